@@ -1,0 +1,42 @@
+package transport
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ToAddrPort reads the /ip4|ip6/…/udp/N prefix of m and returns it with the
+// components that follow (such as /quic-v1 or /ipv8).
+func ToAddrPort(m ma.Multiaddr) (netip.AddrPort, ma.Multiaddr, error) {
+	if len(m) < 2 {
+		return netip.AddrPort{}, nil, fmt.Errorf("%w: %s does not start with /ip4|ip6/…/udp/N", ErrAddrNotSupported, m)
+	}
+	ipc, udpc := m[0], m[1]
+	if (ipc.Code() != ma.P_IP4 && ipc.Code() != ma.P_IP6) || udpc.Code() != ma.P_UDP {
+		return netip.AddrPort{}, nil, fmt.Errorf("%w: %s does not start with /ip4|ip6/…/udp/N", ErrAddrNotSupported, m)
+	}
+	ip, ok := netip.AddrFromSlice(ipc.RawValue())
+	if !ok {
+		return netip.AddrPort{}, nil, fmt.Errorf("%w: bad IP in %s", ErrAddrNotSupported, m)
+	}
+	port, err := strconv.ParseUint(udpc.Value(), 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, nil, fmt.Errorf("%w: bad port in %s", ErrAddrNotSupported, m)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), m[2:], nil
+}
+
+// FromAddrPort returns /ip4|ip6/…/udp/N followed by suffix (for example
+// "/quic-v1" or "/ipv8"; "" for none).
+func FromAddrPort(ap netip.AddrPort, suffix string) (ma.Multiaddr, error) {
+	ip := ap.Addr().Unmap()
+	family := "ip4"
+	if ip.Is6() {
+		family = "ip6"
+	}
+	s := fmt.Sprintf("/%s/%s/udp/%d%s", family, ip.WithZone("").String(), ap.Port(), suffix)
+	return ma.NewMultiaddr(s)
+}
