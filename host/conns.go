@@ -1,0 +1,282 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/transport"
+)
+
+// connEntry is the host's record of one Conn.
+type connEntry struct {
+	conn     transport.Conn
+	inbound  bool
+	streams  atomic.Int64 // open streams, for draining duplicates
+	draining atomic.Bool
+	remote   ma.Multiaddr // last known remote address, for EvtPeerAddrChanged
+	once     sync.Once
+}
+
+// dialer is the peer that dialled the Conn.
+func (e *connEntry) dialer(local peer.ID) peer.ID {
+	if e.inbound {
+		return e.conn.RemotePeer()
+	}
+	return local
+}
+
+// Conns returns the live Conn of every connected peer.
+func (h *Host) Conns() []transport.Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]transport.Conn, 0, len(h.conns))
+	for _, e := range h.conns {
+		out = append(out, e.conn)
+	}
+	return out
+}
+
+// Conn returns the live Conn to p, or nil.
+func (h *Host) Conn(p peer.ID) transport.Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.conns[p]; e != nil {
+		return e.conn
+	}
+	return nil
+}
+
+// Peers returns the IDs of the connected peers.
+func (h *Host) Peers() []peer.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]peer.ID, 0, len(h.conns))
+	for p := range h.conns {
+		out = append(out, p)
+	}
+	return out
+}
+
+// ClosePeer closes the Conn to p.
+func (h *Host) ClosePeer(p peer.ID) error {
+	h.mu.Lock()
+	e := h.conns[p]
+	h.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	return e.conn.Close()
+}
+
+func (h *Host) acceptLoop(l transport.Listener) {
+	defer h.wg.Done()
+	for {
+		c, err := l.Accept(h.ctx)
+		if err != nil {
+			if h.ctx.Err() != nil || errors.Is(err, transport.ErrTransportClosed) {
+				return
+			}
+			h.log.Debug("accept failed", "listener", l.Multiaddr(), "err", err)
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		h.addConn(c, true)
+	}
+}
+
+// addConn registers a new Conn. When the host already has a Conn to the
+// same peer (a simultaneous dial), both sides keep the Conn dialled by the
+// peer with the smaller ID and drain the other: it takes no new streams
+// and closes when its last stream ends. It returns the Conn to use.
+func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
+	p := c.RemotePeer()
+	e := &connEntry{conn: c, inbound: inbound, remote: c.RemoteMultiaddr()}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		c.CloseWithError(transport.CodeConnClosing, "host closing")
+		return nil
+	}
+	old := h.conns[p]
+	winner, loser := e, (*connEntry)(nil)
+	if old != nil {
+		winner, loser = h.pickConn(old, e)
+		if loser == old {
+			h.draining[old] = struct{}{}
+		} else {
+			h.draining[e] = struct{}{}
+		}
+	}
+	h.conns[p] = winner
+	h.mu.Unlock()
+
+	h.ps.AddAddrs(p, []ma.Multiaddr{c.RemoteMultiaddr()}, ConnectedAddrTTL)
+	if pk := c.RemotePublicKey(); pk != nil {
+		h.ps.SetPublicKey(p, pk)
+	}
+	h.wg.Add(2)
+	go h.serveConn(e)
+	go h.serveDatagrams(e)
+	if old == nil {
+		h.log.Debug("connected", "peer", p, "inbound", inbound, "addr", c.RemoteMultiaddr(), "transport", c.Transport())
+		h.bus.emit(EvtPeerConnected{Peer: p, Conn: c, Inbound: inbound})
+		if !h.cfg.DisableIdentify {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				h.identifyPeer(c)
+			}()
+		}
+	}
+	if loser != nil {
+		h.log.Debug("simultaneous connection collapsed", "peer", p)
+		loser.draining.Store(true)
+		h.maybeCloseDrained(loser)
+	}
+	return winner.conn
+}
+
+// pickConn decides which of two Conns to one peer survives. Both ends
+// compute the same answer: the Conn dialled by the smaller peer ID; among
+// two dialled by the same peer, the older one.
+func (h *Host) pickConn(old, e *connEntry) (winner, loser *connEntry) {
+	od, nd := old.dialer(h.id), e.dialer(h.id)
+	if od == nd {
+		return old, e
+	}
+	small := min(h.id, e.conn.RemotePeer())
+	if nd == small {
+		return e, old
+	}
+	return old, e
+}
+
+func (h *Host) maybeCloseDrained(e *connEntry) {
+	if e.draining.Load() && e.streams.Load() == 0 {
+		e.conn.CloseWithError(transport.CodeDuplicateConn, "duplicate connection")
+	}
+}
+
+// connEnded unregisters a Conn that has ended.
+func (h *Host) connEnded(e *connEntry) {
+	e.once.Do(func() {
+		p := e.conn.RemotePeer()
+		h.mu.Lock()
+		delete(h.draining, e)
+		last := false
+		if h.conns[p] == e {
+			delete(h.conns, p)
+			last = true
+		}
+		h.mu.Unlock()
+		if last {
+			h.ps.UpdateAddrs(p, ConnectedAddrTTL, RecentlyConnectedAddrTTL)
+			h.log.Debug("disconnected", "peer", p)
+			h.bus.emit(EvtPeerDisconnected{Peer: p})
+		}
+	})
+}
+
+// serveConn accepts the streams the remote opens and hands each to its
+// protocol's handler; it ends with the Conn.
+func (h *Host) serveConn(e *connEntry) {
+	defer h.wg.Done()
+	defer h.connEnded(e)
+	for {
+		s, err := e.conn.AcceptStream(h.ctx)
+		if err != nil {
+			e.conn.CloseWithError(transport.CodeConnClosing, "")
+			return
+		}
+		h.checkRemoteAddr(e)
+		f := h.handler(s.Protocol())
+		if f == nil {
+			h.log.Debug("stream for unsupported protocol", "peer", e.conn.RemotePeer(), "protocol", s.Protocol())
+			s.Reset(transport.CodeProtocolNotSupported)
+			continue
+		}
+		ts := h.track(e, s)
+		go f(ts)
+	}
+}
+
+// checkRemoteAddr emits EvtPeerAddrChanged when the Conn's remote address
+// moved (roaming, NAT rebinding).
+func (h *Host) checkRemoteAddr(e *connEntry) {
+	now := e.conn.RemoteMultiaddr()
+	h.mu.Lock()
+	old := e.remote
+	changed := now != nil && old != nil && !now.Equal(old)
+	if changed {
+		e.remote = now
+	}
+	h.mu.Unlock()
+	if changed {
+		h.ps.AddAddrs(e.conn.RemotePeer(), []ma.Multiaddr{now}, ConnectedAddrTTL)
+		h.bus.emit(EvtPeerAddrChanged{Peer: e.conn.RemotePeer(), Old: old, New: now})
+	}
+}
+
+// track counts a stream as open on its Conn until it is closed or reset,
+// so a draining duplicate Conn closes only when its streams are done.
+func (h *Host) track(e *connEntry, s transport.Stream) transport.Stream {
+	e.streams.Add(1)
+	return &trackedStream{Stream: s, done: func() {
+		if e.streams.Add(-1) == 0 {
+			h.maybeCloseDrained(e)
+		}
+	}}
+}
+
+type trackedStream struct {
+	transport.Stream
+	once sync.Once
+	done func()
+}
+
+func (s *trackedStream) Close() error {
+	err := s.Stream.Close()
+	s.once.Do(s.done)
+	return err
+}
+
+func (s *trackedStream) Reset(code transport.ErrorCode) error {
+	err := s.Stream.Reset(code)
+	s.once.Do(s.done)
+	return err
+}
+
+// liveConn returns the Conn new streams to p should use.
+func (h *Host) liveConn(p peer.ID) *connEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.conns[p]
+	if e == nil {
+		return nil
+	}
+	select {
+	case <-e.conn.Done():
+		return nil
+	default:
+		return e
+	}
+}
+
+var errConnGone = errors.New("host: connection ended")
+
+func ctxErr(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
