@@ -1,0 +1,4 @@
+package udp
+
+// steeringExpected says whether Listen must steer on this system.
+const steeringExpected = false
