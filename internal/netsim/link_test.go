@@ -355,4 +355,6 @@ func TestPacketsAboveMTUAreDropped(t *testing.T) {
 	}
 }
 
-func binaryBE(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func binaryBE(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
