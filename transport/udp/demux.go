@@ -20,9 +20,11 @@ type demuxConn struct {
 	local *net.UDPAddr
 
 	mu     sync.Mutex
-	ring   []demuxSlot // capacity = Config.QUICQueueLen; buffers allocated on first use
+	ring   []demuxSlot // grows on demand up to limit: an idle port costs nothing
+	limit  int         // Config.QUICQueueLen
 	head   int         // oldest queued slot
 	count  int         // queued slots
+	free   [][]byte    // buffers of slots already read, for reuse
 	closed bool
 	// addrs reuses *net.UDPAddr values for the sources quic-go reads from, so a
 	// flow costs no allocation per packet; cleared when it reaches maxAddrCache.
@@ -45,7 +47,7 @@ func newDemuxConn(p *Port, queueLen int) *demuxConn {
 	return &demuxConn{
 		port:  p,
 		local: net.UDPAddrFromAddrPort(p.local),
-		ring:  make([]demuxSlot, queueLen),
+		limit: queueLen,
 		addrs: make(map[netip.AddrPort]*net.UDPAddr),
 		ready: make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -60,15 +62,19 @@ func (c *demuxConn) push(b []byte, from netip.AddrPort) {
 		c.port.ctr.quicClosed.Add(1)
 		return
 	}
-	if c.count == len(c.ring) {
+	if c.count == len(c.ring) && !c.grow() {
 		c.mu.Unlock()
 		c.port.ctr.quicQueueFull.Add(1)
 		return
 	}
 	s := &c.ring[(c.head+c.count)%len(c.ring)]
+	if n := len(c.free); n > 0 {
+		s.buf, c.free = c.free[n-1], c.free[:n-1]
+	}
 	if cap(s.buf) < len(b) {
-		// Sized for a full-size QUIC packet so that a slot is allocated once.
-		s.buf = make([]byte, max(len(b), 1500))
+		// At least a full-size QUIC packet, so that a buffer is allocated
+		// once and then reused.
+		s.buf = make([]byte, 0, max(len(b), 1500))
 	}
 	s.buf = append(s.buf[:0], b...)
 	s.from = from
@@ -82,6 +88,20 @@ func (c *demuxConn) signal() {
 	case c.ready <- struct{}{}:
 	default:
 	}
+}
+
+// grow enlarges the full ring, keeping the queued order; false when it is
+// at its limit. c.mu is held.
+func (c *demuxConn) grow() bool {
+	if len(c.ring) >= c.limit {
+		return false
+	}
+	ring := make([]demuxSlot, min(max(2*len(c.ring), 16), c.limit))
+	for i := range c.count {
+		ring[i] = c.ring[(c.head+i)%len(c.ring)]
+	}
+	c.ring, c.head = ring, 0
+	return true
 }
 
 // ReadFrom returns the oldest queued QUIC packet, waiting for one until the
@@ -100,6 +120,8 @@ func (c *demuxConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			s := &c.ring[c.head]
 			n := copy(b, s.buf)
 			addr := c.udpAddr(s.from)
+			c.free = append(c.free, s.buf)
+			s.buf = nil
 			c.head = (c.head + 1) % len(c.ring)
 			c.count--
 			more := c.count > 0
@@ -168,7 +190,7 @@ func (c *demuxConn) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.count = 0
+	c.ring, c.free, c.count = nil, nil, 0
 	close(c.done)
 	return nil
 }

@@ -137,7 +137,7 @@ func NewPort(pc transport.PacketConn, cfg Config) *Port {
 		p.local = ap
 	}
 	p.demux = newDemuxConn(p, cfg.QUICQueueLen)
-	logFallback(p.log, "NewPort over a "+fmt.Sprintf("%T", pc), nil)
+	logFallback(p.log, fmt.Sprintf("NewPort over a %T", pc))
 	switch s := pc.(type) {
 	case handlerSetter:
 		s.SetHandler(p.deliver)
@@ -157,20 +157,23 @@ func Listen(cfg Config) (*Port, error) {
 	cfg = cfg.withDefaults()
 	if !cfg.DisableSteering {
 		quicSock, portSock, err := listenSteered(cfg)
-		if err == nil {
+		var serr *steerError
+		switch {
+		case err == nil:
 			p := newKernelPort(cfg, portSock, quicSock)
 			p.log.Debug("udp port: kernel steering of QUIC packets", "addr", p.local)
 			return p, nil
-		}
-		if errors.Is(err, errSteeringUnsupported) {
-			logFallback(cfg.Logger, "kernel steering is not available on this system", nil)
-		} else {
-			// A real failure (say, a kernel without SO_ATTACH_REUSEPORT_CBPF):
-			// worth a warning, since QUIC throughput drops by half or more.
-			cfg.Logger.Warn("udp port: kernel steering failed, using the user-space demux", "addr", cfg.Addr, "err", err)
+		case errors.Is(err, errSteeringUnsupported):
+			logFallback(cfg.Logger, "kernel steering is not available on this system")
+		case errors.As(err, &serr):
+			// A kernel without SO_ATTACH_REUSEPORT_CBPF, say: worth a warning
+			// on every port, since QUIC throughput drops by half or more.
+			cfg.Logger.Warn("udp port: kernel steering failed, QUIC runs over the user-space demux", "addr", cfg.Addr, "err", err)
+		default:
+			return nil, err // the address itself cannot be bound
 		}
 	} else {
-		logFallback(cfg.Logger, "steering disabled by Config.DisableSteering", nil)
+		logFallback(cfg.Logger, "steering disabled by Config.DisableSteering")
 	}
 	c, err := listenUDP(cfg, cfg.Addr)
 	if err != nil {
@@ -183,7 +186,7 @@ var fallbackLogged sync.Once
 
 // logFallback says once per process that quic-go runs over the user-space
 // demux (a simulation with thousands of ports logs one line, not thousands).
-func logFallback(log *slog.Logger, why string, err error) {
+func logFallback(log *slog.Logger, why string) {
 	fallbackLogged.Do(func() {
 		log.Info("udp port: QUIC runs over the user-space demux (no GSO, no batched reads for quic-go)", "why", why)
 	})

@@ -2,9 +2,21 @@ package udp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 )
+
+// errSteeringUnsupported means the system has no kernel steering; the port
+// uses the user-space demux without a warning.
+var errSteeringUnsupported = errors.New("udp: kernel steering needs Linux SO_ATTACH_REUSEPORT_CBPF")
+
+// steerError is a failure to set up steering (as opposed to a failure to
+// bind the address): Listen falls back to the user-space demux and warns.
+type steerError struct{ err error }
+
+func (e *steerError) Error() string { return "udp: kernel steering: " + e.err.Error() }
+func (e *steerError) Unwrap() error { return e.err }
 
 // network picks the socket family for addr: the unspecified IPv6 address
 // gets a dual-stack socket, IPv4 (or IPv4-mapped) addresses an IPv4 one.

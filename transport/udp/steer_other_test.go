@@ -1,3 +1,5 @@
+//go:build !linux
+
 package udp
 
 // steeringExpected says whether Listen must steer on this system.
