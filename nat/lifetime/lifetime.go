@@ -178,8 +178,15 @@ func narrow(alive, dead time.Duration, got map[time.Duration]bool) (time.Duratio
 	return alive, dead
 }
 
-// ErrNoMapping: the prober could not open any mapping (no server answer).
-var ErrNoMapping = errors.New("lifetime: could not open a mapping")
+// Errors of Measure, usable with errors.Is.
+var (
+	// ErrNoMapping: the prober could not open any mapping (no server answer).
+	ErrNoMapping = errors.New("lifetime: could not open a mapping")
+	// ErrProbeFailed: a mapping probed right after it was opened looked
+	// gone, so the probes cannot be trusted (for the STUN prober: the server
+	// ignores RESPONSE-PORT, or the NAT filters its answers).
+	ErrProbeFailed = errors.New("lifetime: a fresh mapping does not answer its probe (server without RESPONSE-PORT?)")
+)
 
 // Measure runs the search. It takes about the lifetime once per round
 // (rounds stop at their first dead mapping), so a 30 s NAT takes about a
@@ -187,9 +194,19 @@ var ErrNoMapping = errors.New("lifetime: could not open a mapping")
 func Measure(ctx context.Context, p Prober, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
 	var res Result
+	// A probe right after opening must see the mapping, or nothing that
+	// follows means anything.
+	got, err := runRound(ctx, p, []time.Duration{0}, cfg)
+	res.Mappings++
+	if err != nil {
+		return res, err
+	}
+	if !got[0] {
+		return res, ErrProbeFailed
+	}
 	ts := firstRound(cfg.Min, cfg.Max)
 	for round := 1; round <= cfg.MaxRounds && len(ts) > 0; round++ {
-		got, err := runRound(ctx, p, ts, cfg)
+		got, err = runRound(ctx, p, ts, cfg)
 		res.Rounds, res.Mappings = round, res.Mappings+len(ts)
 		if err != nil {
 			return res, err

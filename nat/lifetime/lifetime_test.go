@@ -2,6 +2,7 @@ package lifetime
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
@@ -178,4 +179,54 @@ func TestMeasureReportsMappingsThatOutliveMax(t *testing.T) {
 	if r.String() != "more than 1m0s" {
 		t.Errorf("String %q", r.String())
 	}
+}
+
+// A server that ignores RESPONSE-PORT answers the probe to the asking
+// socket, so even a fresh mapping looks gone: Measure must say so instead
+// of reporting a lifetime of zero.
+func TestMeasureRejectsAServerWithoutResponsePort(t *testing.T) {
+	n := netsim.New(netsim.Config{Seed: 2, Virtual: true})
+	defer n.Close()
+	srvHost := n.NewHost(netip.MustParseAddr("203.0.113.1"), netsim.Link{Latency: 10 * time.Millisecond})
+	sc, err := srvHost.ListenUDP(3478)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A plain STUN server: answers every Binding request to its source.
+	pcport.Receive(sc, func(pkt []byte, from netip.AddrPort) {
+		req, err := stun.ParseRequest(pkt)
+		if err != nil {
+			return
+		}
+		resp := plainAnswer(req.TxID, from)
+		sc.WriteToUDPAddrPort(resp, from)
+	})
+	client := n.NewHost(netip.MustParseAddr("198.51.100.9"), netsim.Link{})
+	p := &STUNProber{Server: netip.MustParseAddrPort("203.0.113.1:3478"), Clock: n.Clock(),
+		Listen: func() (transport.PacketConn, error) { return client.ListenUDP(0) }}
+	defer p.Close()
+	done := make(chan error, 1)
+	go func() { _, err := Measure(context.Background(), p, Config{Clock: n.Clock()}); done <- err }()
+	for {
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrProbeFailed) {
+				t.Fatalf("err %v, want ErrProbeFailed", err)
+			}
+			return
+		default:
+		}
+		n.RunFor(50 * time.Millisecond)
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// plainAnswer is a Binding success response with XOR-MAPPED-ADDRESS for
+// an IPv4 source, as a server that knows nothing of RFC 5780 sends.
+func plainAnswer(txid [12]byte, from netip.AddrPort) []byte {
+	b := []byte{0x01, 0x01, 0, 12, 0x21, 0x12, 0xA4, 0x42}
+	b = append(b, txid[:]...)
+	ip := from.Addr().As4()
+	port := from.Port() ^ 0x2112
+	return append(b, 0, 0x20, 0, 8, 0, 1, byte(port>>8), byte(port), ip[0]^0x21, ip[1]^0x12, ip[2]^0xA4, ip[3]^0x42)
 }
