@@ -13,8 +13,8 @@ import (
 func TestReadDeadlineTimesOut(t *testing.T) {
 	n := realNet(t, 1)
 	a, _ := pair(t, n, Link{}, Link{})
-	a.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	start := time.Now()
+	a.SetReadDeadline(start.Add(20 * time.Millisecond))
 	_, _, err := a.ReadFrom(make([]byte, 10))
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {

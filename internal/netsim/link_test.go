@@ -43,10 +43,10 @@ func TestRealTimeRTTMatchesConfigured(t *testing.T) {
 	slices.Sort(rtts)
 	// The minimum is the network's delay plus scheduling noise; timers
 	// never fire early, so it cannot be below 30ms.
-	if rtts[0] < 30*time.Millisecond || rtts[0] > 45*time.Millisecond {
+	if rtts[0] < 30*time.Millisecond || rtts[0] > 50*time.Millisecond {
 		t.Fatalf("min RTT %v, want 30ms (+ scheduling noise); all %v", rtts[0], rtts)
 	}
-	if med := rtts[len(rtts)/2]; med > 60*time.Millisecond {
+	if med := rtts[len(rtts)/2]; med > 80*time.Millisecond {
 		t.Fatalf("median RTT %v, want about 30ms", med)
 	}
 }
@@ -95,7 +95,9 @@ func TestRealTimeThroughputMatchesConfigured(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	rate := float64(count*size) / elapsed.Seconds()
-	if rate > bw*1.02 || rate < bw*0.7 {
+	// Never faster than the link; slower only by scheduling noise on a
+	// loaded machine (the virtual-time test above proves the exact rate).
+	if rate > bw*1.02 || rate < bw*0.6 {
 		t.Fatalf("throughput %.0f B/s over %v, want about %d", rate, elapsed, bw)
 	}
 }

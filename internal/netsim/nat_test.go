@@ -273,6 +273,13 @@ func TestNATHairpinning(t *testing.T) {
 				if ry.len() != 0 || l.n.Stats().Dropped(DropHairpin) != 1 {
 					t.Fatalf("without hairpinning: Y got %d, %v", ry.len(), l.n.Stats())
 				}
+				// From a socket with no mapping yet: dropped before translation.
+				x2 := listen(t, l.x.Host(), 5001)
+				mustWrite(t, x2, []byte("to Y's public address"), eY)
+				l.n.RunFor(time.Millisecond)
+				if l.nat.Mappings() != 2 || l.n.Stats().Dropped(DropHairpin) != 2 {
+					t.Fatalf("%d mappings (want 2: the dropped hairpin packet made one); %v", l.nat.Mappings(), l.n.Stats())
+				}
 				return
 			}
 			p := ry.all()

@@ -301,20 +301,22 @@ func (n *Network) route(ev *event, r *realm, inbound bool) {
 			n.drop(DropNoRoute)
 			return
 		}
+		hairpin := ev.dst.Addr() == nat.ip
+		if hairpin && !nat.cfg.Hairpinning {
+			// Addressed to the router itself, which has no such service:
+			// dropped before any translation, so no mapping is made.
+			n.drop(DropHairpin)
+			return
+		}
 		ext, dr := nat.outbound(ev.src, ev.dst, ev.at)
 		if dr != dropNone {
 			n.drop(dr)
 			return
 		}
-		if ev.dst.Addr() == nat.ip {
-			// Hairpin: from inside to the NAT's own public address. The
-			// packet turns around in the NAT, from the sender's external
-			// address, and is filtered like any inbound packet (RFC 4787
-			// REQ-9).
-			if !nat.cfg.Hairpinning {
-				n.drop(DropHairpin)
-				return
-			}
+		if hairpin {
+			// From inside to the NAT's own public address: the packet
+			// turns around in the NAT, from the sender's external address,
+			// and is filtered like any inbound packet (RFC 4787 REQ-9).
 			internal, dr := nat.inbound(ext, ev.dst, ev.at)
 			if dr != dropNone {
 				n.drop(dr)
