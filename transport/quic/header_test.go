@@ -70,3 +70,12 @@ func TestReadStreamHeaderReadsNothingBeyondHeader(t *testing.T) {
 		t.Errorf("left %q for the application", rest)
 	}
 }
+
+func TestLibp2pMultistreamOpeningParsesAsProtocol(t *testing.T) {
+	// What a go-libp2p peer writes first on a stream.
+	opening := append([]byte{0x13}, "/multistream/1.0.0\n"...)
+	p, n, err := parseStreamHeader(append(opening, 0x0b))
+	if err != nil || p != "/multistream/1.0.0\n" || n != len(opening) {
+		t.Errorf("parsed %q, %d bytes, %v", p, n, err)
+	}
+}

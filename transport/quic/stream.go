@@ -1,6 +1,7 @@
 package quic
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -137,7 +138,15 @@ func (s *stream) CloseWrite() error {
 			return err
 		}
 	}
-	return s.err(s.qs.Close())
+	err := s.qs.Close()
+	if err != nil {
+		// quic-go refuses to close a reset send side with a plain error;
+		// the reset itself is the cause of the stream's context.
+		if _, ok := errors.AsType[*quicgo.StreamError](context.Cause(s.qs.Context())); ok {
+			err = context.Cause(s.qs.Context())
+		}
+	}
+	return s.err(err)
 }
 
 // CloseRead tells the remote (STOP_SENDING with CodeNoError) that nothing

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -283,6 +284,7 @@ func TestProtocolNotSupportedResetSurfacesOnOpener(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	checkNotSupported(t, "Write", err, proto)
+	checkNotSupported(t, "Close", s.Close(), proto)
 }
 
 func checkNotSupported(t *testing.T, op string, err error, proto protocol.ID) {
@@ -830,5 +832,80 @@ func TestClientRefusesServerWithBadCertificate(t *testing.T) {
 				t.Fatalf("dial: %v, want ErrInvalidCertificate", err)
 			}
 		})
+	}
+}
+
+func TestQuicGoKeepsGSOOnUDPConn(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Getenv("QUIC_GO_DISABLE_GSO") != "" {
+		t.Skip("GSO is a Linux fast path")
+	}
+	a, b := newNode(t, Config{}), listeningNode(t, Config{})
+	ca, cb := connect(t, a, b)
+	// The *net.UDPConn reached quic-go unwrapped: it segments with GSO.
+	if !ca.(*conn).qc.ConnectionState().GSO || !cb.(*conn).qc.ConnectionState().GSO {
+		t.Error("quic-go does not use GSO on the *net.UDPConn")
+	}
+}
+
+// plainPacketConn hides everything of a *net.UDPConn but net.PacketConn, as
+// a user-space demultiplexer's conn would.
+type plainPacketConn struct{ net.PacketConn }
+
+func TestWorksOnPlainPacketConn(t *testing.T) {
+	mk := func(listen bool) *node {
+		key, _ := peer.GenerateKey(nil)
+		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := New(key, plainPacketConn{u}, Config{Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close(); u.Close() })
+		n := &node{key: key, pconn: u, tr: tr}
+		if listen {
+			if n.ln, err = tr.Listen(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n
+	}
+	a, b := mk(false), mk(true)
+	ca, cb := connect(t, a, b)
+	seen := echo(t, cb, "plain: ")
+	s, err := ca.OpenStream(testCtx(t), "/test/plain/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("hi"))
+	s.CloseWrite()
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != "plain: hi" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	<-seen
+}
+
+func TestAcceptStreamCancelledWhileHeaderArrives(t *testing.T) {
+	a, b := newNode(t, Config{}), listeningNode(t, Config{})
+	ca, cb := connect(t, a, b)
+	partial, err := ca.(*conn).qc.OpenStreamSync(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial.Write([]byte{0x10, '/'}) // announces 16 bytes, sends 1
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = cb.AcceptStream(ctx)
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 3*time.Second {
+		t.Errorf("AcceptStream returned %v after %v, want context.Canceled promptly", err, time.Since(start))
+	}
+	// The half-read stream cannot be handed to anyone: it is reset as
+	// cancelled (0x4).
+	partial.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := partial.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "error code 4") {
+		t.Errorf("half-read stream: %v, want a reset with code 4", err)
 	}
 }
