@@ -164,7 +164,7 @@ func htons(p uint16) uint16 {
 
 type mmsgWriter struct {
 	rc     syscall.RawConn
-	family int      // AF_INET or AF_INET6: the form of the destination sockaddrs
+	family int       // AF_INET or AF_INET6: the form of the destination sockaddrs
 	pool   sync.Pool // of *mmsgSend: WriteBatch may run on several goroutines
 }
 

@@ -96,8 +96,9 @@ type Port struct {
 	quicSock *net.UDPConn // steered: quic-go's socket in the SO_REUSEPORT group
 	demux    *demuxConn   // not steered: QUIC packets queue here for quic-go
 
-	rd    reader      // nil when pc delivers through a callback
-	msgs  []inMsg     // rd's reused buffers
+	rd        reader  // nil when pc delivers through a callback
+	msgs      []inMsg // rd's reused buffers, one byte longer than maxPacket
+	maxPacket int     // Config.MaxPacketSize
 	batch batchWriter // WriteBatch
 
 	types     [transport.TypeMax + 1]atomic.Pointer[transport.PacketHandler]
@@ -208,9 +209,12 @@ func newKernelPort(cfg Config, c, quicSock *net.UDPConn) *Port {
 
 func (p *Port) startReader(rd reader, n, size int) {
 	p.rd = rd
+	p.maxPacket = size
 	p.msgs = make([]inMsg, n)
 	for i := range p.msgs {
-		p.msgs[i].buf = make([]byte, size)
+		// One spare byte: a read that fills it was longer than allowed, even
+		// where the system does not report truncation.
+		p.msgs[i].buf = make([]byte, size+1)
 	}
 	p.done = make(chan struct{})
 	go p.readLoop()
@@ -346,7 +350,7 @@ func (p *Port) readLoop() {
 		backoff = 0
 		for i := range p.msgs[:n] {
 			m := &p.msgs[i]
-			if m.trunc {
+			if m.trunc || m.n > p.maxPacket {
 				p.ctr.in[Classify(m.buf[:m.n])].add(m.n)
 				p.ctr.truncated.Add(1)
 				continue

@@ -11,7 +11,7 @@ type Counter struct {
 type Drops struct {
 	Invalid       uint64 // ClassInvalid: empty, or 0x00–0x03 that is neither STUN nor IPv8
 	Unhandled     uint64 // a valid class or type with no handler registered
-	Truncated     uint64 // longer than Config.MaxPacketSize (seen where the kernel reports it)
+	Truncated     uint64 // longer than Config.MaxPacketSize
 	QUICQueueFull uint64 // user-space demux: quic-go did not keep up, its queue was full
 	QUICClosed    uint64 // QUIC-class packet after QUICConn was closed
 	Misrouted     uint64 // steering on: a QUIC-class packet reached the port's socket anyway
