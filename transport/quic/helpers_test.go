@@ -96,15 +96,3 @@ func connect(t testing.TB, a, b *node) (transport.Conn, transport.Conn) {
 	}
 	return ca, r.c
 }
-
-// within fails the test if f does not return within d.
-func within(t testing.TB, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-	}
-}
