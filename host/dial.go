@@ -151,7 +151,7 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID) (transport.Conn, error) 
 	}
 	start()
 	var errs []string
-	var wrongPeer error
+	var wrongPeer, lastErr error
 	for pending > 0 {
 		select {
 		case r := <-results:
@@ -167,6 +167,7 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID) (transport.Conn, error) 
 				}(pending)
 				return r.c, nil
 			}
+			lastErr = r.err
 			if errors.Is(r.err, transport.ErrWrongPeer) {
 				wrongPeer = r.err
 			}
@@ -179,6 +180,9 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID) (transport.Conn, error) 
 				start()
 			}
 		}
+	}
+	if len(errs) == 1 && ctx.Err() == nil {
+		return nil, fmt.Errorf("host: dial %s: %w", p, lastErr)
 	}
 	if wrongPeer != nil {
 		return nil, fmt.Errorf("host: dial %s: %w (all attempts: %s)", p, wrongPeer, strings.Join(errs, "; "))

@@ -1,0 +1,43 @@
+package ipv8
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/ipv8/go-ipv8/transport"
+	quictransport "github.com/ipv8/go-ipv8/transport/quic"
+	"github.com/ipv8/go-ipv8/transport/udp"
+)
+
+// openPort opens the host's one UDP port: on the given packet conn, or on
+// kernel sockets at the listen address (falling back from the dual-stack
+// wildcard to IPv4 when the machine has no IPv6).
+func openPort(cfg *Config) (*udp.Port, error) {
+	pcfg := udp.Config{DisableSteering: cfg.DisableSteering, Logger: cfg.Logger}
+	if cfg.PacketConn != nil {
+		return udp.NewPort(cfg.PacketConn, pcfg), nil
+	}
+	addr, err := portAddr(cfg.ListenAddrs)
+	if err != nil {
+		return nil, err
+	}
+	pcfg.Addr = addr
+	p, err := udp.Listen(pcfg)
+	if err != nil && addr.Addr() == netip.IPv6Unspecified() {
+		pcfg.Addr = netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())
+		p, err = udp.Listen(pcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ipv8: opening UDP port %s: %w", addr, err)
+	}
+	return p, nil
+}
+
+// newTransport builds the named transport on the port.
+func newTransport(name string, cfg *Config, port *udp.Port) (transport.Transport, error) {
+	switch name {
+	case QUIC:
+		return quictransport.New(cfg.Key, port.QUICConn(), quictransport.Config{Logger: cfg.Logger})
+	}
+	return nil, fmt.Errorf("ipv8: transport %q is not available", name)
+}
