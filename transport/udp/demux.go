@@ -16,8 +16,7 @@ import (
 // quic-go treats it as a plain net.PacketConn (no GSO, no batched reads);
 // that is the cost the kernel steering on Linux avoids.
 type demuxConn struct {
-	port  *Port
-	local *net.UDPAddr
+	port *Port
 
 	mu     sync.Mutex
 	ring   []demuxSlot // grows on demand up to limit: an idle port costs nothing
@@ -46,7 +45,6 @@ const maxAddrCache = 1024
 func newDemuxConn(p *Port, queueLen int) *demuxConn {
 	return &demuxConn{
 		port:  p,
-		local: net.UDPAddrFromAddrPort(p.local),
 		limit: queueLen,
 		addrs: make(map[netip.AddrPort]*net.UDPAddr),
 		ready: make(chan struct{}, 1),
@@ -108,13 +106,14 @@ func (c *demuxConn) grow() bool {
 // read deadline or Close.
 func (c *demuxConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		if c.readDL.expired() {
-			return 0, nil, c.opError("read", os.ErrDeadlineExceeded)
-		}
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
 			return 0, nil, c.opError("read", net.ErrClosed)
+		}
+		if c.readDL.expired() {
+			c.mu.Unlock()
+			return 0, nil, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		if c.count > 0 {
 			s := &c.ring[c.head]
@@ -195,7 +194,7 @@ func (c *demuxConn) Close() error {
 	return nil
 }
 
-func (c *demuxConn) LocalAddr() net.Addr { return c.local }
+func (c *demuxConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.port.LocalAddr()) }
 
 func (c *demuxConn) SetDeadline(t time.Time) error {
 	c.readDL.set(t)
@@ -231,7 +230,7 @@ func (c *demuxConn) SetWriteBuffer(n int) error {
 }
 
 func (c *demuxConn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "udp", Addr: c.local, Err: err}
+	return &net.OpError{Op: op, Net: "udp", Addr: c.LocalAddr(), Err: err}
 }
 
 // deadline is a settable point in time and a channel that is closed when it

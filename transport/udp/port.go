@@ -96,10 +96,10 @@ type Port struct {
 	quicSock *net.UDPConn // steered: quic-go's socket in the SO_REUSEPORT group
 	demux    *demuxConn   // not steered: QUIC packets queue here for quic-go
 
-	rd        reader  // nil when pc delivers through a callback
-	msgs      []inMsg // rd's reused buffers, one byte longer than maxPacket
-	maxPacket int     // Config.MaxPacketSize
-	batch batchWriter // WriteBatch
+	rd        reader      // nil when pc delivers through a callback
+	msgs      []inMsg     // rd's reused buffers, one byte longer than maxPacket
+	maxPacket int         // Config.MaxPacketSize
+	batch     batchWriter // WriteBatch
 
 	types     [transport.TypeMax + 1]atomic.Pointer[transport.PacketHandler]
 	stun      atomic.Pointer[transport.PacketHandler]
@@ -138,7 +138,8 @@ func NewPort(pc transport.PacketConn, cfg Config) *Port {
 		p.local = ap
 	}
 	p.demux = newDemuxConn(p, cfg.QUICQueueLen)
-	logFallback(p.log, fmt.Sprintf("NewPort over a %T", pc))
+	logFallback(p.log, "NewPort over a conn")
+	p.log.Debug("udp port: user-space demux", "conn", fmt.Sprintf("%T", pc), "addr", p.local)
 	switch s := pc.(type) {
 	case handlerSetter:
 		s.SetHandler(p.deliver)
@@ -180,7 +181,9 @@ func Listen(cfg Config) (*Port, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newKernelPort(cfg, c, nil), nil
+	p := newKernelPort(cfg, c, nil)
+	p.log.Debug("udp port: user-space demux", "addr", p.local)
+	return p, nil
 }
 
 var fallbackLogged sync.Once
@@ -220,8 +223,17 @@ func (p *Port) startReader(rd reader, n, size int) {
 	go p.readLoop()
 }
 
+// addrPorter is a conn whose address can change under it (a netsim host
+// that roams); the port then reports the current one.
+type addrPorter interface{ LocalAddrPort() netip.AddrPort }
+
 // LocalAddr is the address the port is bound to.
-func (p *Port) LocalAddr() netip.AddrPort { return p.local }
+func (p *Port) LocalAddr() netip.AddrPort {
+	if a, ok := p.pc.(addrPorter); ok {
+		return a.LocalAddrPort()
+	}
+	return p.local
+}
 
 // Steered reports whether the kernel steers QUIC packets to quic-go's socket.
 func (p *Port) Steered() bool { return p.quicSock != nil }
