@@ -459,20 +459,27 @@ func (l *Lab) Command(ctx context.Context, ns, prog string, args ...string) *exe
 // log file in Dir.
 func (l *Lab) Start(ns, prog string, args ...string) (*exec.Cmd, error) {
 	cmd := l.Command(context.Background(), ns, prog, args...)
-	f, err := os.Create(filepath.Join(l.dir, fmt.Sprintf("%s-%s.log", strings.TrimPrefix(ns, l.prefix), filepath.Base(prog))))
+	return cmd, l.StartCommand(cmd, fmt.Sprintf("%s-%s.log", strings.TrimPrefix(ns, l.prefix), filepath.Base(prog)))
+}
+
+// StartCommand starts cmd (made by Command, so that it runs in a
+// namespace) as a daemon that the lab kills when it closes; its output
+// goes to the file logName in Dir.
+func (l *Lab) StartCommand(cmd *exec.Cmd, logName string) error {
+	f, err := os.Create(filepath.Join(l.dir, logName))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
 	go func() { cmd.Wait(); f.Close() }()
 	l.mu.Lock()
 	l.daemon = append(l.daemon, cmd)
 	l.mu.Unlock()
-	return cmd, nil
+	return nil
 }
 
 // Close kills the daemons and deletes every namespace of the lab.

@@ -67,13 +67,20 @@ func (s serverAddrs) socket(changeIP, changePort bool) netip.AddrPort {
 }
 
 // otherOf is the OTHER-ADDRESS a response from the socket chosen by the
-// flags carries: the socket diagonal to it (other IP and other port).
+// flags carries: the server's alternate IP with the other port. From the
+// primary IP's sockets that is the socket diagonal to it (RFC 5780 §7.4:
+// where a change-IP-and-port answer would come from). From the alternate
+// IP's sockets it keeps the alternate IP, as coturn does, because clients
+// such as turnutils_natdiscovery send mapping test III to the
+// OTHER-ADDRESS of test II's answer (which comes from the alternate IP);
+// the diagonal would send them back to the primary IP and make an
+// address-dependent mapping look address-and-port-dependent.
 func (s serverAddrs) otherOf(changeIP, changePort bool) netip.AddrPort {
 	if !s.alt.IsValid() {
 		return netip.AddrPort{}
 	}
 	at := s.socket(changeIP, changePort)
-	return netip.AddrPortFrom(s.flipIP(at.Addr()), s.flipPort(at.Port()))
+	return netip.AddrPortFrom(s.alt.Addr(), s.flipPort(at.Port()))
 }
 
 func (s serverAddrs) flipIP(ip netip.Addr) netip.Addr {

@@ -100,8 +100,8 @@ func TestAnswerPicksTheSocketAndOtherAddress(t *testing.T) {
 	}{
 		{0, "203.0.113.1:3478", "203.0.113.2:3479"},
 		{ChangePort, "203.0.113.1:3479", "203.0.113.2:3478"},
-		{ChangeIP, "203.0.113.2:3478", "203.0.113.1:3479"},
-		{ChangeIP | ChangePort, "203.0.113.2:3479", "203.0.113.1:3478"},
+		{ChangeIP, "203.0.113.2:3478", "203.0.113.2:3479"},
+		{ChangeIP | ChangePort, "203.0.113.2:3479", "203.0.113.2:3478"},
 	}
 	for _, c := range cases {
 		req := Request{TxID: NewTxID(), Change: c.change}
