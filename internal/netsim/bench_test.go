@@ -1,6 +1,7 @@
 package netsim
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -187,4 +188,65 @@ func BenchmarkRealTimeLateness(b *testing.B) {
 	b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "p99-late-µs")
 	b.ReportMetric(float64(late[len(late)-1].Microseconds()), "max-late-µs")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+}
+
+// BenchmarkVirtualCommunity10k is the shape of a community simulation:
+// 10 000 hosts behind 1 000 NATs of mixed behaviour, each keeping its
+// mapping at a tracker alive and sending one packet a second to a random
+// peer's public address (which echoes it when its NAT lets it in), over
+// 20 ms links with jitter and 1 % loss. It reports how many virtual
+// seconds one wall-clock second simulates.
+func BenchmarkVirtualCommunity10k(b *testing.B) {
+	const nats, perNAT = 1000, 10
+	const virtual = 60 * time.Second
+	for range b.N {
+		n := New(Config{Seed: 1, Virtual: true})
+		clk := n.Clock()
+		link := Link{Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Loss: 0.01}
+		tracker := listen(b, n.NewHost(srv1IP, link), 7000)
+		var public []netip.AddrPort
+		tracker.SetHandler(func(_ []byte, from netip.AddrPort) { public = append(public, from) })
+		var conns []*Conn
+		for i := range nats {
+			cfg := NATConfig{Mapping: Behavior(i%3 + 1), Filtering: Behavior(i/3%3 + 1), MappingTimeout: 30 * time.Second}
+			nat := n.NewNAT(netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 1}), cfg, link)
+			for j := range perNAT {
+				c := listen(b, nat.NewHost(netip.AddrFrom4([4]byte{10, 0, 0, byte(j + 2)}), Link{}), 0)
+				c.SetHandler(func(pkt []byte, from netip.AddrPort) {
+					if pkt[0] == 'p' {
+						c.WriteToUDPAddrPort([]byte("echo"), from)
+					}
+				})
+				conns = append(conns, c)
+			}
+		}
+		for _, c := range conns {
+			mustWrite(b, c, []byte("hello"), tracker.LocalAddrPort())
+		}
+		n.RunFor(time.Second)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, c := range conns {
+			var keepalive, ping func()
+			keepalive = func() {
+				c.WriteToUDPAddrPort([]byte("hello"), tracker.LocalAddrPort())
+				clk.AfterFunc(15*time.Second, keepalive)
+			}
+			ping = func() {
+				c.WriteToUDPAddrPort([]byte("ping"), public[rng.IntN(len(public))])
+				clk.AfterFunc(time.Second, ping)
+			}
+			clk.AfterFunc(time.Duration(rng.Int64N(int64(15*time.Second))), keepalive)
+			clk.AfterFunc(time.Duration(rng.Int64N(int64(time.Second))), ping)
+		}
+		start := time.Now()
+		n.RunFor(virtual)
+		wall := time.Since(start)
+		st := n.Stats()
+		b.ReportMetric(virtual.Seconds()/wall.Seconds(), "virtual-s/wall-s")
+		b.ReportMetric(float64(st.Sent)/wall.Seconds(), "pkts/s")
+		if st.Sent < 10000*60 || st.Delivered == 0 || st.Dropped(DropNATFiltered) == 0 {
+			b.Fatalf("simulation did not run as expected: %v", st)
+		}
+		n.Close()
+	}
 }

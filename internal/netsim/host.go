@@ -39,6 +39,7 @@ func (n *Network) addHost(r *realm, ip netip.Addr, l Link) *Host {
 	h := &Host{n: n, id: n.newID(), ip: ip, realm: r, link: l}
 	n.seedStream(&h.up.rng, 2*h.id)
 	n.seedStream(&h.down.rng, 2*h.id+1)
+	h.down.down = true
 	r.members[ip] = member{host: h}
 	n.hosts = append(n.hosts, h)
 	return h

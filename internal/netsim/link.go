@@ -23,9 +23,14 @@ type Link struct {
 	Jitter time.Duration
 	// Bandwidth is the rate in UDP payload bytes per second; 0 is unlimited.
 	Bandwidth int64
-	// QueueBytes is the buffer in front of the link; a packet that would
-	// make the backlog exceed it is tail-dropped. 0 means Bandwidth/10 (a
-	// tenth of a second's worth), but at least 16 KiB.
+	// DownBandwidth, if not 0, is the rate of the down direction (towards
+	// the host or NAT), for asymmetric links such as ADSL or cable;
+	// Bandwidth is then the up rate.
+	DownBandwidth int64
+	// QueueBytes is the buffer in front of each direction of the link; a
+	// packet that would make the backlog exceed it is tail-dropped. 0 means
+	// a tenth of a second's worth at the direction's rate, but at least
+	// 16 KiB.
 	QueueBytes int
 	// Loss, Duplicate and Reorder are probabilities in [0, 1].
 	Loss, Duplicate, Reorder float64
@@ -37,11 +42,19 @@ type Link struct {
 	MTU int
 }
 
-func (l *Link) queueBytes() int {
+// rate is the bandwidth of one direction.
+func (l *Link) rate(down bool) int64 {
+	if down && l.DownBandwidth != 0 {
+		return l.DownBandwidth
+	}
+	return l.Bandwidth
+}
+
+func (l *Link) queueBytes(rate int64) int {
 	if l.QueueBytes > 0 {
 		return l.QueueBytes
 	}
-	return max(int(l.Bandwidth/10), minQueueBytes)
+	return max(int(rate/10), minQueueBytes)
 }
 
 func (l *Link) reorderDelay() time.Duration {
@@ -56,6 +69,7 @@ type pipe struct {
 	busyUntil   time.Duration // when the last queued packet has left
 	lastArrival time.Duration // arrival of the last in-order packet, for FIFO jitter
 	rng         rand.PCG
+	down        bool // towards the host or NAT (DownBandwidth applies)
 }
 
 func (p *pipe) float() float64 {
@@ -81,13 +95,13 @@ func (p *pipe) transmit(l *Link, mtu int, size int, t time.Duration) verdict {
 		return verdict{drop: DropMTU}
 	}
 	depart := t
-	if l.Bandwidth > 0 {
+	if rate := l.rate(p.down); rate > 0 {
 		start := max(t, p.busyUntil)
-		backlog := float64(start-t) * float64(l.Bandwidth) / float64(time.Second)
-		if backlog+float64(size) > float64(l.queueBytes()) {
+		backlog := float64(start-t) * float64(rate) / float64(time.Second)
+		if backlog+float64(size) > float64(l.queueBytes(rate)) {
 			return verdict{drop: DropQueue}
 		}
-		depart = start + time.Duration(int64(size)*int64(time.Second)/l.Bandwidth)
+		depart = start + time.Duration(int64(size)*int64(time.Second)/rate)
 		p.busyUntil = depart
 	}
 	if l.Loss > 0 && p.float() < l.Loss {

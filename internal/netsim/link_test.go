@@ -127,13 +127,35 @@ func TestFullQueueTailDrops(t *testing.T) {
 }
 
 func TestDefaultQueueIsATenthOfASecond(t *testing.T) {
-	l := Link{Bandwidth: 1_000_000}
-	if q := l.queueBytes(); q != 100_000 {
-		t.Fatalf("default queue %d, want 100000", q)
+	l := Link{Bandwidth: 1_000_000, DownBandwidth: 8_000_000}
+	if q := l.queueBytes(l.rate(false)); q != 100_000 {
+		t.Fatalf("default up queue %d, want 100000", q)
+	}
+	if q := l.queueBytes(l.rate(true)); q != 800_000 {
+		t.Fatalf("default down queue %d, want 800000", q)
 	}
 	l = Link{Bandwidth: 10_000}
-	if q := l.queueBytes(); q != minQueueBytes {
+	if q := l.queueBytes(l.rate(true)); q != minQueueBytes {
 		t.Fatalf("default queue of a slow link %d, want the minimum %d", q, minQueueBytes)
+	}
+}
+
+func TestAsymmetricLinkRates(t *testing.T) {
+	n := virtualNet(t, 1)
+	adsl := Link{Bandwidth: 100_000, DownBandwidth: 1_000_000, QueueBytes: 1 << 20}
+	a, b := pair(t, n, adsl, Link{})
+	ra, rb := record(a, n.Clock()), record(b, n.Clock())
+	start := n.Clock().Now()
+	for i := range 100 {
+		mustWrite(t, a, numbered(uint32(i), 1000), b.LocalAddrPort()) // up: 100 kB at 100 kB/s
+		mustWrite(t, b, numbered(uint32(i), 1000), a.LocalAddrPort()) // down: 100 kB at 1 MB/s
+	}
+	n.RunFor(5 * time.Second)
+	if up := rb.all()[99].at.Sub(start); up != time.Second {
+		t.Fatalf("upload took %v, want 1s", up)
+	}
+	if down := ra.all()[99].at.Sub(start); down != 100*time.Millisecond {
+		t.Fatalf("download took %v, want 100ms", down)
 	}
 }
 

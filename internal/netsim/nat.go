@@ -2,6 +2,7 @@ package netsim
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -112,9 +113,16 @@ type NAT struct {
 
 	maps       map[mapKey]*mapping
 	byExt      map[uint16]*mapping
-	nextPort   uint32 // PortSequential's next candidate
-	sinceSweep int
+	used       []uint64 // bitmap of ports in byExt, built once the NAT is busy (see allocPort)
+	nextPort   uint32   // PortSequential's next candidate
+	sinceSweep int      // new mappings since the last sweep
+	afterSweep int      // mappings left by the last sweep
 }
+
+// busyNAT is the number of mappings from which a NAT keeps a port bitmap:
+// below it a linear scan for a free port is cheap, above it the bitmap
+// (8 KiB) finds one 64 ports at a time.
+const busyNAT = 128
 
 // mapKey names a mapping: the internal endpoint and, for dependent mapping
 // behaviours, the destination (port zeroed for AddressDependent).
@@ -165,6 +173,7 @@ func (n *Network) addNAT(r *realm, ip netip.Addr, cfg NATConfig, l Link) *NAT {
 	nat.inside = &realm{nat: nat, members: make(map[netip.Addr]member)}
 	n.seedStream(&nat.up.rng, 2*nat.id)
 	n.seedStream(&nat.down.rng, 2*nat.id+1)
+	nat.down.down = true
 	n.seedStream(&nat.rng, 1<<63|nat.id)
 	r.members[ip] = member{nat: nat}
 	return nat
@@ -224,7 +233,8 @@ func (nat *NAT) FlushMappings() {
 func (nat *NAT) flush() {
 	clear(nat.maps)
 	clear(nat.byExt)
-	nat.sinceSweep = 0
+	nat.used = nil
+	nat.sinceSweep, nat.afterSweep = 0, 0
 }
 
 // Mappings is the number of live mappings.
@@ -269,9 +279,20 @@ func (nat *NAT) expired(m *mapping, now time.Duration) bool {
 	return nat.cfg.MappingTimeout > 0 && now-m.lastUsed >= nat.cfg.MappingTimeout
 }
 
+func (nat *NAT) add(m *mapping) {
+	nat.maps[m.key] = m
+	nat.byExt[m.ext] = m
+	if nat.used != nil {
+		nat.used[m.ext/64] |= 1 << (m.ext % 64)
+	}
+}
+
 func (nat *NAT) remove(m *mapping) {
 	delete(nat.maps, m.key)
 	delete(nat.byExt, m.ext)
+	if nat.used != nil {
+		nat.used[m.ext/64] &^= 1 << (m.ext % 64)
+	}
 }
 
 // outbound translates the source of a packet leaving the realm: it finds
@@ -291,8 +312,7 @@ func (nat *NAT) outbound(src, dst netip.AddrPort, now time.Duration) (netip.Addr
 			return netip.AddrPort{}, DropNATPortsExhausted
 		}
 		m = &mapping{key: key, ext: ext}
-		nat.maps[key] = m
-		nat.byExt[ext] = m
+		nat.add(m)
 	}
 	m.lastUsed = now
 	switch nat.cfg.Filtering {
@@ -342,17 +362,10 @@ func (nat *NAT) inbound(src, dst netip.AddrPort, now time.Duration) (netip.AddrP
 }
 
 // allocPort picks a free external port for a new mapping from an internal
-// port. Callers hold n.mu.
+// port: the first free port at or after the allocation's starting point,
+// wrapping around the range. Callers hold n.mu.
 func (nat *NAT) allocPort(internal uint16, now time.Duration) (uint16, bool) {
 	const span = natPortMax - natPortMin + 1
-	free := func(p uint16) bool {
-		m := nat.byExt[p]
-		if m != nil && nat.expired(m, now) {
-			nat.remove(m)
-			return true
-		}
-		return m == nil
-	}
 	var start uint32
 	switch nat.cfg.PortAllocation {
 	case PortSequential:
@@ -362,24 +375,77 @@ func (nat *NAT) allocPort(internal uint16, now time.Duration) (uint16, bool) {
 	default:
 		start = max(uint32(internal), natPortMin)
 	}
-	for i := range uint32(span) {
-		p := uint16(natPortMin + (start-natPortMin+i)%span)
-		if free(p) {
-			if nat.cfg.PortAllocation == PortSequential {
-				nat.nextPort = natPortMin + (uint32(p)-natPortMin+1)%span
+	p, ok := nat.firstFree(start, now)
+	if ok && nat.cfg.PortAllocation == PortSequential {
+		nat.nextPort = natPortMin + (uint32(p)-natPortMin+1)%span
+	}
+	return p, ok
+}
+
+// firstFree finds the first free port from start on. A port held by an
+// expired mapping is free: the start port is checked for that; further on,
+// a busy NAT's bitmap skips used ports without looking at their mappings,
+// so an expired one there waits for the next sweep.
+func (nat *NAT) firstFree(start uint32, now time.Duration) (uint16, bool) {
+	const span = natPortMax - natPortMin + 1
+	free := func(p uint16) bool {
+		m := nat.byExt[p]
+		if m != nil && nat.expired(m, now) {
+			nat.remove(m)
+			return true
+		}
+		return m == nil
+	}
+	if free(uint16(start)) {
+		return uint16(start), true
+	}
+	if len(nat.byExt) < busyNAT {
+		for i := uint32(1); i < span; i++ {
+			p := uint16(natPortMin + (start-natPortMin+i)%span)
+			if free(p) {
+				return p, true
 			}
-			return p, true
+		}
+		return 0, false
+	}
+	if nat.used == nil {
+		nat.used = make([]uint64, 65536/64)
+		for p := range nat.byExt {
+			nat.used[p/64] |= 1 << (p % 64)
+		}
+	}
+	// Scan [start+1, max], then [min, start].
+	if p, ok := nat.zeroBit(start+1, natPortMax); ok {
+		return p, true
+	}
+	return nat.zeroBit(natPortMin, start)
+}
+
+// zeroBit finds the first clear bit of the used bitmap in [lo, hi].
+func (nat *NAT) zeroBit(lo, hi uint32) (uint16, bool) {
+	for w := lo / 64; w <= hi/64; w++ {
+		free := ^nat.used[w]
+		if w == lo/64 {
+			free &= ^uint64(0) << (lo % 64)
+		}
+		if w == hi/64 && hi%64 != 63 {
+			free &= 1<<(hi%64+1) - 1
+		}
+		if free != 0 {
+			return uint16(w*64 + uint32(bits.TrailingZeros64(free))), true
 		}
 	}
 	return 0, false
 }
 
-// maybeSweep removes expired mappings once per as many new mappings as
-// there are mappings, so idle ones cost memory only until then (amortised
-// O(1) per new mapping). Callers hold n.mu.
+// maybeSweep removes expired mappings once there have been as many new
+// mappings since the last sweep as it left (at least 64): a sweep's cost is
+// then paid for by the allocations before it (amortised O(1) each), and
+// stored mappings stay within about twice the live ones plus those made
+// since. Callers hold n.mu.
 func (nat *NAT) maybeSweep(now time.Duration) {
 	nat.sinceSweep++
-	if nat.cfg.MappingTimeout <= 0 || nat.sinceSweep < max(len(nat.maps), 64) {
+	if nat.cfg.MappingTimeout <= 0 || nat.sinceSweep < max(nat.afterSweep, 64) {
 		return
 	}
 	nat.sinceSweep = 0
@@ -388,6 +454,7 @@ func (nat *NAT) maybeSweep(now time.Duration) {
 			nat.remove(m)
 		}
 	}
+	nat.afterSweep = len(nat.maps)
 }
 
 func (nat *NAT) String() string {

@@ -190,23 +190,24 @@ func TestNATNeverExpiresWithNegativeTimeout(t *testing.T) {
 	}
 }
 
+// Mappings expire lazily; a sweep every so many new mappings keeps the
+// stored ones within a small factor of the live ones.
 func TestNATExpiredMappingsAreSwept(t *testing.T) {
 	n := virtualNet(t, 1)
 	nat := n.NewNAT(natIP, NATConfig{MappingTimeout: time.Second, Mapping: AddressAndPortDependent}, Link{})
 	x := listen(t, nat.NewHost(privX, Link{}), 5000)
-	for i := range 200 {
-		mustWrite(t, x, []byte("x"), netip.AddrPortFrom(srv1IP, uint16(1000+i)))
+	const perRound, rounds = 200, 30
+	for r := range rounds {
+		for i := range perRound {
+			mustWrite(t, x, []byte("x"), netip.AddrPortFrom(srv1IP, uint16(1000+r*perRound+i)))
+		}
+		n.RunFor(2 * time.Second)
 	}
-	n.RunFor(2 * time.Second)
-	for i := range 200 {
-		mustWrite(t, x, []byte("x"), netip.AddrPortFrom(srv2IP, uint16(1000+i)))
-	}
-	n.RunFor(time.Millisecond)
 	nat.n.mu.Lock()
 	stored := len(nat.maps)
 	nat.n.mu.Unlock()
-	if stored > 200+64 {
-		t.Fatalf("%d mappings stored, want the expired 200 swept (live %d)", stored, nat.Mappings())
+	if live := nat.Mappings(); live != 0 || stored > 3*perRound {
+		t.Fatalf("%d mappings stored (%d live) after %d expired rounds of %d", stored, live, rounds, perRound)
 	}
 }
 
@@ -399,5 +400,43 @@ func TestNestedNAT(t *testing.T) {
 	n.RunFor(time.Second)
 	if q := ry.all(); len(q) != 1 || q[0].from != p[0].from {
 		t.Fatalf("Y got %v, want one packet from X's CGNAT address %v", q, p[0].from)
+	}
+}
+
+// A busy NAT (hundreds of mappings) finds free ports through its bitmap;
+// the choice is the same as a plain scan: next free port, wrapping from
+// 65535 to 1024.
+func TestNATBusyPortAllocationWraps(t *testing.T) {
+	n := virtualNet(t, 1)
+	nat := n.NewNAT(natIP, NATConfig{Mapping: AddressAndPortDependent, MappingTimeout: -1}, Link{})
+	x := listen(t, nat.NewHost(privX, Link{}), 65534)
+	y := listen(t, nat.NewHost(privY, Link{}), 1100)
+	srv := listen(t, n.NewHost(srv1IP, Link{}), 3478)
+	rs := record(srv, n.Clock())
+	for i := range 300 {
+		mustWrite(t, x, []byte("x"), netip.AddrPortFrom(srv1IP, uint16(1000+i)))
+	}
+	n.RunFor(time.Millisecond)
+	var want []uint16
+	want = append(want, 65534, 65535)
+	for p := uint16(1024); len(want) < 300; p++ {
+		want = append(want, p)
+	}
+	var got []uint16
+	for i := range 300 {
+		ext, ok := nat.ExternalAddr(netip.AddrPortFrom(privX, 65534), netip.AddrPortFrom(srv1IP, uint16(1000+i)))
+		if !ok {
+			t.Fatalf("no mapping towards port %d", 1000+i)
+		}
+		got = append(got, ext.Port())
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ports %v..., want %v...", got[:5], want[:5])
+	}
+	// Y's port 1100 is taken by X's 77th mapping; Y gets the next free one.
+	mustWrite(t, y, []byte("y"), srv.LocalAddrPort())
+	n.RunFor(time.Millisecond)
+	if p := rs.all(); len(p) != 1 || p[0].from.Port() != 1024+298 {
+		t.Fatalf("Y mapped to %v, want port %d", p, 1024+298)
 	}
 }
