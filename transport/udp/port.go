@@ -316,7 +316,9 @@ func (p *Port) dest(to netip.AddrPort) netip.AddrPort {
 }
 
 // Close closes every socket and QUICConn, stops the read goroutine and
-// waits for it (so it must not be called from a handler). It is idempotent.
+// waits for it (so it must not be called from a handler). Over a conn that
+// delivers through SetHandler, a delivery already under way may still reach
+// a handler as Close returns. Close is idempotent.
 func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		p.closing.Store(true)
