@@ -113,7 +113,7 @@ func Missing(cfg Config) string {
 	if os.Geteuid() != 0 {
 		return "natlab needs root (network namespaces, nftables)"
 	}
-	tools := []string{"ip", "nft", "sysctl"}
+	tools := []string{"ip", "nft", "ss", "sh"}
 	if !cfg.NoCoturn {
 		tools = append(tools, "turnserver", "turnutils_natdiscovery")
 	}
@@ -124,7 +124,7 @@ func Missing(cfg Config) string {
 		}
 	}
 	if len(miss) > 0 {
-		return "natlab needs " + strings.Join(miss, ", ") + " (apt-get install iproute2 nftables procps coturn)"
+		return "natlab needs " + strings.Join(miss, ", ") + " (apt-get install iproute2 nftables coturn)"
 	}
 	return ""
 }
@@ -221,6 +221,13 @@ func run(name string, args ...string) error {
 	return nil
 }
 
+// sysctl sets a numeric sysctl of namespace ns (through /proc/sys, which
+// shows the namespace of the process that opens it).
+func sysctl(ns, key string, v int) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	return runIn(ns, "sh", "-c", "echo "+strconv.Itoa(v)+" > "+path)
+}
+
 // runIn runs a command in namespace ns.
 func runIn(ns string, args ...string) error {
 	return run("ip", append([]string{"netns", "exec", ns}, args...)...)
@@ -281,7 +288,7 @@ func (l *Lab) build(cfg Config) error {
 	// br_netfilter, where built in, would pass bridged frames through
 	// conntrack; the internet must not.
 	for _, k := range []string{"iptables", "ip6tables", "arptables"} {
-		_ = runIn(pub, "sysctl", "-qw", "net.bridge.bridge-nf-call-"+k+"=0")
+		_ = sysctl(pub, "net.bridge.bridge-nf-call-"+k, 0)
 	}
 
 	srv, err := l.mkns("stun")
@@ -383,19 +390,27 @@ func (l *Lab) addClient(pub string, i int, n NAT) error {
 		{r, "ip", "link", "set", "lan", "up"},
 		{c, "ip", "addr", "add", info.ip.String() + "/24", "dev", "eth0"},
 		{c, "ip", "route", "add", "default", "via", lanIP.String()},
-		{r, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"},
 	}
 	for _, s := range steps {
 		if err := runIn(s[0], s[1:]...); err != nil {
 			return err
 		}
 	}
+	// A new namespace starts with forwarding off; rp_filter is set off
+	// explicitly, as in the recipe.
+	for k, v := range map[string]int{"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0} {
+		if err := sysctl(r, k, v); err != nil {
+			return err
+		}
+	}
 	timeout := n.UDPTimeout
 	if timeout > 0 {
-		if err := runIn(r, "sysctl", "-qw",
-			"net.netfilter.nf_conntrack_udp_timeout="+strconv.Itoa(timeout),
-			"net.netfilter.nf_conntrack_udp_timeout_stream="+strconv.Itoa(timeout)); err != nil {
-			return err
+		// Both: one exchange gets udp_timeout; a later packet moves the
+		// flow to udp_timeout_stream.
+		for _, k := range []string{"net.netfilter.nf_conntrack_udp_timeout", "net.netfilter.nf_conntrack_udp_timeout_stream"} {
+			if err := sysctl(r, k, timeout); err != nil {
+				return err
+			}
 		}
 	} else {
 		timeout = 30
