@@ -27,8 +27,9 @@
 // # Links
 //
 // Each direction of a Link is an independent FIFO queue served at Bandwidth
-// (UDP payload bytes per second; headers are free) with a tail drop when the
-// backlog would exceed QueueBytes. After leaving the queue a packet may be
+// (UDP payload bytes per second; headers are free; DownBandwidth makes the
+// link asymmetric) with a tail drop when the backlog would exceed
+// QueueBytes. After leaving the queue a packet may be
 // lost (Loss: it still used the link's capacity, like loss on a radio link),
 // then it takes Latency plus a uniform random extra in [0, Jitter). Jitter
 // never reorders: a packet never arrives before one that entered the same
@@ -46,12 +47,18 @@
 // same three), port allocation (preserve, sequential, random), an idle
 // mapping timeout refreshed by outbound (and optionally inbound) packets,
 // and hairpinning. Filtering permissions belong to a mapping and live as
-// long as it does.
+// long as it does. External ports come from 1024–65535; ports of mappings
+// are never shared. A hairpinned packet is translated like any other
+// (it arrives from the sender's external address) and then filtered.
 //
 // # Clocks
 //
 // In real-time mode (the default) one scheduler goroutine serves the whole
-// network from a timer heap and Network.Clock is the wall clock. With
+// network from a timer heap and Network.Clock is the wall clock. Its
+// delays are as precise as Go's runtime timers, about a millisecond on an
+// idle Linux process (more on a loaded machine); exact timing is what
+// virtual mode is for. quic-go, which keeps its own wall-clock timers,
+// needs real-time mode. With
 // Config.Virtual nothing advances by itself: Network.RunFor and
 // Network.RunUntil pop packet deliveries and Clock().AfterFunc timers in
 // time order and run them on the caller's goroutine. In virtual mode
@@ -67,6 +74,13 @@
 // drops, delays and ports. In virtual mode that covers whole simulations; in
 // real-time mode it holds for each link as long as the packets entering it
 // keep their order (for example one sending goroutine).
+//
+// # Not modelled
+//
+// ICMP (no port-unreachable or packet-too-big messages: DropReason and
+// Network.Stats say what happened instead), IP fragmentation, TTLs, per-flow
+// fair queueing, and header bytes in bandwidth. IPv4 and IPv6 addresses can
+// be mixed freely; an IPv4-mapped IPv6 destination is treated as IPv4.
 //
 // Delivery callbacks (SetHandler) and virtual timers run without any netsim
 // lock held, one at a time; they may send, set timers and change the
