@@ -1,0 +1,304 @@
+package noise
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"hash"
+	"io"
+	"reflect"
+	"unsafe"
+
+	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
+	"github.com/flynn/noise"
+	"golang.org/x/crypto/blake2s"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// errBadPoint is returned for a public key that is not a point of prime
+// order on Curve25519 (a low-order point, or a point on the twist).
+var errBadPoint = errors.New("noise: invalid X25519 public key")
+
+// x25519 computes RFC 7748's X25519(scalar, u) on the Edwards form of the
+// curve: the point is mapped to edwards25519 (y = (u−1)/(u+1)), its small-
+// order component removed by multiplying by the cofactor 8, and multiplied
+// by the clamped scalar divided by 8 (exact, since clamping makes the scalar
+// a multiple of 8, and below the group order after the division). The
+// edwards25519 package's windowed, constant-time multiplication takes half
+// the time of the Montgomery ladder in x/crypto on this machine's CPU, and a
+// handshake does four of these per side. Unlike the ladder it refuses
+// points on the twist, which no honest peer sends. Tests check it against
+// x/crypto/curve25519.
+func x25519(dst *[32]byte, scalar, u []byte) error {
+	if len(scalar) != keyLen || len(u) != keyLen {
+		return errBadPoint
+	}
+	var fu, one, num, den, y field.Element
+	if _, err := fu.SetBytes(u); err != nil { // ignores the top bit, accepts non-canonical values (RFC 7748)
+		return errBadPoint
+	}
+	one.One()
+	num.Subtract(&fu, &one)
+	den.Add(&fu, &one)
+	y.Multiply(&num, den.Invert(&den)) // u = −1 gives den = 0, Invert(0) = 0, y = 0: a point of order 4, refused below
+	p, err := new(edwards25519.Point).SetBytes(y.Bytes())
+	if err != nil {
+		return errBadPoint // u is on the twist
+	}
+	p.MultByCofactor(p)
+	var k [32]byte
+	copy(k[:], scalar)
+	k[0] &= 248
+	k[31] &= 127
+	k[31] |= 64
+	// k/8: shift the little-endian integer right by three bits.
+	var m [32]byte
+	for i := 0; i < 31; i++ {
+		m[i] = k[i]>>3 | k[i+1]<<5
+	}
+	m[31] = k[31] >> 3
+	s, err := edwards25519.NewScalar().SetCanonicalBytes(m[:])
+	clear(k[:])
+	clear(m[:])
+	if err != nil {
+		return errBadPoint // not reachable: m < 2^252 < the group order
+	}
+	q := new(edwards25519.Point).ScalarMult(s, p)
+	s.Set(edwards25519.NewScalar())
+	out := q.BytesMontgomery()
+	var acc byte
+	for _, b := range out {
+		acc |= b
+	}
+	if acc == 0 {
+		return errBadPoint // low-order input: the shared secret would be all zero
+	}
+	copy(dst[:], out)
+	return nil
+}
+
+// x25519Base returns the public key of a secret scalar, X25519(scalar, 9),
+// by fixed-base multiplication on edwards25519 (five times faster than the
+// ladder).
+func x25519Base(dst *[32]byte, scalar []byte) {
+	s, err := edwards25519.NewScalar().SetBytesWithClamping(scalar)
+	if err != nil {
+		panic("noise: scalar is not 32 bytes")
+	}
+	copy(dst[:], new(edwards25519.Point).ScalarBaseMult(s).BytesMontgomery())
+	s.Set(edwards25519.NewScalar())
+}
+
+// nativeStaticMatches reports whether x is the X25519 key derived from the
+// Ed25519 key ed (the Montgomery u of the Edwards point: u = (1+y)/(1−y)),
+// checked as u·(1−y) = 1+y without an inversion or a decompression. Both
+// Ed25519 points ±A map to the same u; see docs/protocol/noise.md for why a
+// Diffie-Hellman with x then authenticates the identity.
+func nativeStaticMatches(ed, x []byte) bool {
+	if len(ed) != 32 || len(x) != keyLen {
+		return false
+	}
+	var yb [32]byte
+	copy(yb[:], ed)
+	yb[31] &= 0x7f // the sign of x
+	var y, u, one, l, r field.Element
+	if _, err := y.SetBytes(yb[:]); err != nil {
+		return false
+	}
+	if string(y.Bytes()) != string(yb[:]) {
+		return false // a non-canonical y: refuse rather than allow two IDs per key
+	}
+	if _, err := u.SetBytes(x); err != nil {
+		return false
+	}
+	if string(u.Bytes()) != string(x) {
+		return false
+	}
+	one.One()
+	l.Subtract(&one, &y)
+	l.Multiply(&l, &u)
+	r.Add(&one, &y)
+	return l.Equal(&r) == 1 && u.Equal(new(field.Element)) == 0
+}
+
+// dhKeypair is an X25519 keypair whose private half this package can wipe.
+type dhKeypair struct {
+	private [32]byte
+	public  [32]byte
+}
+
+func newDHKeypair(r io.Reader) (*dhKeypair, error) {
+	k := new(dhKeypair)
+	if _, err := io.ReadFull(r, k.private[:]); err != nil {
+		return nil, err
+	}
+	x25519Base(&k.public, k.private[:])
+	return k, nil
+}
+
+func (k *dhKeypair) noiseKey() noise.DHKey {
+	return noise.DHKey{Private: k.private[:], Public: k.public[:]}
+}
+
+func (k *dhKeypair) wipe() { clear(k.private[:]) }
+
+// suite is the Noise cipher suite 25519_ChaChaPoly_BLAKE2s with this
+// package's primitives: the faster X25519 above, ephemeral keys it can wipe,
+// a cache of static-static results, and ChaCha20-Poly1305 keys it can wipe.
+// One suite serves one handshake.
+type suite struct {
+	rng       io.Reader
+	fixedEph  *dhKeypair            // when set, GenerateKeypair returns it (rebuilding a state)
+	ephemeral *dhKeypair            // generated by GenerateKeypair, wiped when the handshake ends
+	localStat []byte                // our static private key, to recognise ss among the DHs
+	hs        *noise.HandshakeState // to learn the peer's static key once read
+	cache     *staticCache
+	ciphers   []*aeadCipher // every cipher the handshake made, wiped when it ends
+}
+
+var suiteName = []byte("25519_ChaChaPoly_BLAKE2s")
+
+func (s *suite) Name() []byte       { return suiteName }
+func (s *suite) DHName() string     { return "25519" }
+func (s *suite) DHLen() int         { return keyLen }
+func (s *suite) CipherName() string { return "ChaChaPoly" }
+func (s *suite) HashName() string   { return "BLAKE2s" }
+
+func (s *suite) Hash() hash.Hash {
+	h, _ := blake2s.New256(nil)
+	return h
+}
+
+func (s *suite) GenerateKeypair(r io.Reader) (noise.DHKey, error) {
+	if s.fixedEph != nil {
+		s.ephemeral = s.fixedEph
+		return s.fixedEph.noiseKey(), nil
+	}
+	if s.rng != nil {
+		r = s.rng
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	k, err := newDHKeypair(r)
+	if err != nil {
+		return noise.DHKey{}, err
+	}
+	s.ephemeral = k
+	return k.noiseKey(), nil
+}
+
+func (s *suite) DH(priv, pub []byte) ([]byte, error) {
+	// Only the static-static DH is worth caching: it is the same for every
+	// handshake between two peers (WireGuard precomputes it too).
+	static := false
+	if s.cache != nil && s.hs != nil && len(priv) == keyLen && len(s.localStat) == keyLen && &priv[0] == &s.localStat[0] {
+		rs := s.hs.PeerStatic()
+		static = len(rs) == keyLen && string(pub) == string(rs)
+	}
+	if static {
+		if v, ok := s.cache.get(pub); ok {
+			out := make([]byte, keyLen)
+			copy(out, v[:])
+			return out, nil
+		}
+	}
+	var out [32]byte
+	if err := x25519(&out, priv, pub); err != nil {
+		return nil, err
+	}
+	if static {
+		s.cache.put(pub, out)
+	}
+	return out[:], nil
+}
+
+func (s *suite) Cipher(k [32]byte) noise.Cipher {
+	c := newAEADCipher(k[:])
+	s.ciphers = append(s.ciphers, c)
+	return c
+}
+
+// wipe clears the ephemeral private key and every handshake cipher except
+// keep (the transport keys handed to a keypair).
+func (s *suite) wipe(keep ...*aeadCipher) {
+	if s.ephemeral != nil {
+		s.ephemeral.wipe()
+	}
+outer:
+	for _, c := range s.ciphers {
+		for _, k := range keep {
+			if c == k {
+				continue outer
+			}
+		}
+		c.wipe()
+	}
+	s.ciphers = nil
+}
+
+// aeadCipher is ChaCha20-Poly1305 with Noise's nonce (32 zero bits, then the
+// 64-bit counter little-endian) and a key it can wipe.
+type aeadCipher struct {
+	aead cipher.AEAD
+}
+
+func newAEADCipher(key []byte) *aeadCipher {
+	a, err := chacha20poly1305.New(key)
+	if err != nil {
+		panic("noise: chacha20poly1305: " + err.Error())
+	}
+	return &aeadCipher{aead: a}
+}
+
+func (c *aeadCipher) Encrypt(out []byte, n uint64, ad, plaintext []byte) []byte {
+	var nonce [12]byte
+	putNonce(&nonce, n)
+	return c.aead.Seal(out, nonce[:], plaintext, ad)
+}
+
+func (c *aeadCipher) Decrypt(out []byte, n uint64, ad, ciphertext []byte) ([]byte, error) {
+	var nonce [12]byte
+	putNonce(&nonce, n)
+	return c.aead.Open(out, nonce[:], ciphertext, ad)
+}
+
+func (c *aeadCipher) wipe() { wipeAEAD(c.aead) }
+
+func putNonce(nonce *[12]byte, n uint64) {
+	nonce[0], nonce[1], nonce[2], nonce[3] = 0, 0, 0, 0
+	for i := 0; i < 8; i++ {
+		nonce[4+i] = byte(n >> (8 * i))
+	}
+}
+
+// chachaKeyOffset checks once that x/crypto's ChaCha20-Poly1305 is still a
+// pointer to a struct holding only its 32-byte key, which wipeAEAD then
+// zeroes in place. Go offers no other way to erase a key inside a
+// cipher.AEAD; if the layout ever changes, wipeAEAD reports false and the
+// tests that check wiping fail.
+var chachaWipeable = func() bool {
+	a, err := chacha20poly1305.New(make([]byte, keyLen))
+	if err != nil {
+		return false
+	}
+	t := reflect.TypeOf(a)
+	return t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct &&
+		t.Elem().Size() == keyLen && t.Elem().NumField() == 1 &&
+		t.Elem().Field(0).Type == reflect.TypeOf([keyLen]byte{})
+}()
+
+// wipeAEAD zeroes the key inside a ChaCha20-Poly1305 AEAD. After it, the
+// AEAD encrypts under the all-zero key.
+func wipeAEAD(a cipher.AEAD) bool {
+	if !chachaWipeable || a == nil {
+		return false
+	}
+	v := reflect.ValueOf(a)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Type().Elem().Size() != keyLen {
+		return false
+	}
+	clear((*[keyLen]byte)(unsafe.Pointer(v.Pointer()))[:])
+	return true
+}

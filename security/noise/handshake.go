@@ -1,0 +1,584 @@
+package noise
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/security"
+)
+
+// errAbandoned ends a dial whose handshake lost a simultaneous open: the
+// session comes from the peer's handshake instead.
+var errAbandoned = errors.New("noise: handshake abandoned for the peer's")
+
+// newNoise starts a flynn/noise handshake state with this package's suite.
+func (t *Transport) newNoise(p Pattern, initiator bool, static *localStatic, rs []byte, eph *dhKeypair) (*noise.HandshakeState, *suite, error) {
+	su := &suite{rng: t.rng, localStat: static.kp.private[:], fixedEph: eph}
+	if static == t.primary {
+		su.cache = t.ssCache
+	}
+	np := noise.HandshakeIK
+	if p == PatternXX {
+		np = noise.HandshakeXX
+	}
+	hs, err := noise.NewHandshakeState(noise.Config{
+		CipherSuite:   su,
+		Random:        t.rng,
+		Pattern:       np,
+		Initiator:     initiator,
+		Prologue:      []byte(prologue),
+		StaticKeypair: static.kp.noiseKey(),
+		PeerStatic:    rs,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	su.hs = hs
+	return hs, su, nil
+}
+
+// newKeypair turns the two cipher states of a finished handshake into a
+// keypair and wipes every other key the handshake held.
+func (t *Transport) newKeypair(localIndex, remoteIndex uint32, initiator bool, cs1, cs2 *noise.CipherState, su *suite) *keypair {
+	c1, _ := cs1.Cipher().(*aeadCipher)
+	c2, _ := cs2.Cipher().(*aeadCipher)
+	su.wipe(c1, c2)
+	kp := &keypair{localIndex: localIndex, remoteIndex: remoteIndex, initiator: initiator, created: t.now()}
+	if initiator {
+		kp.send, kp.recv = c1, c2
+	} else {
+		kp.send, kp.recv = c2, c1
+	}
+	return kp
+}
+
+// handshake is an initiator's handshake in flight: a new session's (listed
+// in Transport.dials when the peer is known) or a session's rekey.
+type handshake struct {
+	t            *Transport
+	localIndex   uint32
+	remoteID     peer.ID // the peer dialled; empty for XX by address
+	remoteStatic []byte  // IK: the responder's static key
+	static       *localStatic
+	path         Path
+	rekey        *session
+	early        []byte
+	deadline     time.Time
+	done         chan struct{}
+	abandoned    atomic.Bool // set under Transport.mu when a simultaneous open is lost
+
+	mu        sync.Mutex
+	pattern   Pattern
+	hs        *noise.HandshakeState
+	su        *suite
+	payload   []byte // message 1's payload, to rebuild the state after a forged reply
+	eph       *dhKeypair
+	broken    bool // a forged reply corrupted hs: rebuild before the next read
+	packet    []byte
+	mac1      [macLen]byte
+	sealKey   [32]byte
+	cookie    [cookieLen]byte
+	cookieAt  time.Time
+	hasCookie bool
+	rto       time.Duration
+	timer     *timerItem
+	finished  bool
+	sess      *session
+	err       error
+}
+
+// newInitiator reserves an index for a handshake; start builds and sends
+// its first message.
+func (t *Transport) newInitiator(p Pattern, remoteID peer.ID, rs []byte, static *localStatic, path Path, rekey *session, early []byte, deadline time.Time) (*handshake, error) {
+	h := &handshake{
+		t:            t,
+		remoteID:     remoteID,
+		remoteStatic: rs,
+		static:       static,
+		path:         path,
+		rekey:        rekey,
+		early:        append([]byte(nil), early...),
+		deadline:     deadline,
+		done:         make(chan struct{}),
+		pattern:      p,
+	}
+	h.timer = newTimerItem(h.onTimer)
+	idx, err := t.indexes.add(indexEntry{hs: h})
+	if err != nil {
+		return nil, err
+	}
+	h.localIndex = idx
+	return h, nil
+}
+
+func (h *handshake) start() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished {
+		return nil
+	}
+	if err := h.buildInitiationLocked(); err != nil {
+		return err
+	}
+	h.t.stats.handshakesInitiated.Add(1)
+	h.rto = h.t.cfg.RetransmitInitial
+	_ = h.t.write(h.path, h.packet)
+	h.scheduleLocked()
+	return nil
+}
+
+// buildInitiationLocked makes message 1 for the current pattern.
+func (h *handshake) buildInitiationLocked() error {
+	t := h.t
+	if h.su != nil {
+		h.su.wipe()
+	}
+	hs, su, err := t.newNoise(h.pattern, true, h.static, h.remoteStatic, nil)
+	if err != nil {
+		return err
+	}
+	var payload []byte
+	if h.pattern == PatternIK {
+		hello := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub}
+		if h.rekey != nil {
+			hello.Rekey = true
+		} else {
+			if h.static == t.primary && t.sig != nil {
+				hello.Signature = t.sig
+			}
+			hello.Early = h.early
+		}
+		payload = hello.Append(nil)
+		h.sealKey = labelKey(labelCookie, h.remoteStatic)
+	} else {
+		// XX message 1 carries no payload of its own; it is padded so that
+		// the reply stays within three times its size.
+		if pad := minXXInitiation - (initiationHeaderLen + keyLen + 2*macLen); pad > 0 {
+			payload = make([]byte, pad)
+		}
+		h.sealKey = t.xxSealKey
+	}
+	msg, _, _, err := hs.WriteMessage(nil, payload)
+	if err != nil {
+		su.wipe()
+		return err
+	}
+	h.hs, h.su, h.payload, h.eph, h.broken = hs, su, payload, su.ephemeral, false
+	in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
+	pkt := in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
+	mac1Key := t.xxMAC1Key
+	if h.pattern == PatternIK {
+		mac1Key = labelKey(labelMAC1, h.remoteStatic)
+	}
+	setMAC1(pkt, &mac1Key)
+	copy(h.mac1[:], pkt[mac1Offset(pkt):])
+	h.packet = pkt
+	h.refreshMAC2Locked()
+	return nil
+}
+
+// rebuildLocked restores the Noise state after a forged reply corrupted it
+// (flynn/noise does not roll back a failed Diffie-Hellman), by replaying
+// message 1 with the same ephemeral key.
+func (h *handshake) rebuildLocked() error {
+	hs, su, err := h.t.newNoise(h.pattern, true, h.static, h.remoteStatic, h.eph)
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := hs.WriteMessage(nil, h.payload); err != nil {
+		return err
+	}
+	if old := h.su; old != nil {
+		old.ephemeral = nil // still ours: the new state uses it
+		old.wipe()
+	}
+	h.hs, h.su, h.broken = hs, su, false
+	return nil
+}
+
+func (h *handshake) refreshMAC2Locked() {
+	if h.hasCookie && h.t.now().Sub(h.cookieAt) < cookieLifetime {
+		setMAC2(h.packet, &h.cookie)
+	} else {
+		clear(h.packet[mac2Offset(h.packet):])
+	}
+}
+
+func (h *handshake) scheduleLocked() {
+	// ±10 % jitter keeps peers that lost packets together from retrying together.
+	d := h.rto + time.Duration((rand.Float64()*0.2-0.1)*float64(h.rto))
+	when := h.t.now().Add(d)
+	if when.After(h.deadline) {
+		when = h.deadline
+	}
+	h.t.timers.schedule(h.timer, when)
+}
+
+// onTimer retransmits message 1 with backoff, or gives up at the deadline.
+func (h *handshake) onTimer() {
+	h.mu.Lock()
+	if h.finished {
+		h.mu.Unlock()
+		return
+	}
+	if !h.t.now().Before(h.deadline) {
+		h.mu.Unlock()
+		h.fail(security.ErrHandshakeTimeout)
+		return
+	}
+	h.refreshMAC2Locked()
+	_ = h.t.write(h.path, h.packet)
+	h.t.stats.retransmissions.Add(1)
+	h.rto *= 2
+	if h.rto > h.t.cfg.RetransmitMax {
+		h.rto = h.t.cfg.RetransmitMax
+	}
+	h.scheduleLocked()
+	h.mu.Unlock()
+}
+
+// wait blocks until the handshake ends or ctx is done. The handshake goes
+// on after ctx ends (other dials may wait for it; its own deadline ends it).
+func (h *handshake) wait(ctx context.Context) (*session, error) {
+	select {
+	case <-h.done:
+		return h.sess, h.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// fail ends the handshake with err.
+func (h *handshake) fail(err error) {
+	h.mu.Lock()
+	if h.finished {
+		h.mu.Unlock()
+		return
+	}
+	h.finishLocked(nil, err)
+	h.mu.Unlock()
+	if !errors.Is(err, errAbandoned) {
+		h.t.stats.handshakesFailed.Add(1)
+	}
+	if h.rekey != nil {
+		h.rekey.rekeyEnded(h, err)
+	}
+}
+
+// finishLocked records the result, frees the index (unless a keypair took
+// it over) and wakes the dialler.
+func (h *handshake) finishLocked(s *session, err error) {
+	h.finished = true
+	h.sess, h.err = s, err
+	h.t.timers.cancel(h.timer)
+	if h.su != nil {
+		h.su.wipe()
+	}
+	if err != nil {
+		h.t.indexes.removeIf(h.localIndex, h)
+	}
+	if h.rekey == nil && h.remoteID != "" {
+		h.t.mu.Lock()
+		if h.t.dials[h.remoteID] == h {
+			delete(h.t.dials, h.remoteID)
+		}
+		h.t.mu.Unlock()
+	}
+	close(h.done)
+}
+
+// takeOver ends a dial that lost a simultaneous open with the session the
+// peer's handshake made; its early data, which the peer dropped with its
+// initiation, is sent on that session.
+func (h *handshake) takeOver(s *session) {
+	h.mu.Lock()
+	if h.finished {
+		h.mu.Unlock()
+		return
+	}
+	h.finishLocked(s, nil)
+	h.t.indexes.removeIf(h.localIndex, h)
+	early := h.early
+	h.mu.Unlock()
+	if len(early) > 0 {
+		_ = s.Send(early)
+	}
+}
+
+// onResponse handles message 2 of our handshake.
+func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
+	t := h.t
+	h.mu.Lock()
+	if h.finished || h.abandoned.Load() || m.Step != 2 {
+		h.mu.Unlock()
+		return
+	}
+	if h.broken {
+		if err := h.rebuildLocked(); err != nil {
+			h.mu.Unlock()
+			return
+		}
+	}
+	payload, cs1, cs2, err := h.hs.ReadMessage(nil, m.Message)
+	if err != nil {
+		// Forged or corrupted: keep waiting for the real reply.
+		h.broken = true
+		h.mu.Unlock()
+		t.stats.droppedHandshake.Add(1)
+		return
+	}
+	hello, err := ParseHello(payload)
+	if err != nil {
+		h.mu.Unlock()
+		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+		return
+	}
+	if h.pattern == PatternIK {
+		h.completeIKLocked(m, &hello, cs1, cs2)
+		return
+	}
+	h.continueXXLocked(m, &hello)
+}
+
+func (h *handshake) completeIKLocked(m *Response, hello *Hello, cs1, cs2 *noise.CipherState) {
+	t := h.t
+	var pub *peer.PublicKey
+	if h.rekey != nil {
+		pub = h.rekey.remotePub
+	} else {
+		ed, _ := h.remoteID.Ed25519()
+		var err error
+		pub, err = verifyIdentity(ed, h.remoteStatic, hello.X25519, hello.Signature)
+		if err != nil {
+			h.mu.Unlock()
+			h.fail(fmt.Errorf("%w: %v", security.ErrWrongPeer, err))
+			return
+		}
+	}
+	kp := t.newKeypair(h.localIndex, m.SenderIndex, true, cs1, cs2, h.su)
+	h.su = nil
+	var rs [32]byte
+	copy(rs[:], h.remoteStatic)
+	h.completeLocked(kp, pub, rs, hello.Timestamp, nil)
+}
+
+// continueXXLocked checks the responder's identity in XX message 2 and
+// answers with message 3.
+func (h *handshake) continueXXLocked(m *Response, hello *Hello) {
+	t := h.t
+	rs := append([]byte(nil), h.hs.PeerStatic()...)
+	pub, err := verifyIdentity(hello.Ed25519, rs, hello.X25519, hello.Signature)
+	if err != nil {
+		h.mu.Unlock()
+		h.fail(err)
+		return
+	}
+	id := peer.IDFromPublicKey(pub)
+	if h.remoteID != "" && id != h.remoteID {
+		h.mu.Unlock()
+		h.fail(fmt.Errorf("%w: dialled %s, %s answered", security.ErrWrongPeer, h.remoteID, id))
+		return
+	}
+	if id == t.id {
+		h.mu.Unlock()
+		h.fail(errors.New("noise: dialled oneself"))
+		return
+	}
+	if h.rekey == nil {
+		t.mu.Lock()
+		s := t.sessions[id]
+		t.mu.Unlock()
+		if s != nil && !s.isClosed() {
+			// A session came up meanwhile (the peer dialled us): use it,
+			// and leave the responder's half-open state to expire.
+			early := h.early
+			h.finishLocked(s, nil)
+			h.t.indexes.removeIf(h.localIndex, h)
+			h.mu.Unlock()
+			if len(early) > 0 {
+				_ = s.Send(early)
+			}
+			return
+		}
+	}
+	mine := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub, Signature: t.sig, Early: h.early}
+	msg, cs1, cs2, err := h.hs.WriteMessage(nil, mine.Append(nil))
+	if err != nil {
+		h.mu.Unlock()
+		h.fail(err)
+		return
+	}
+	r := Response{Step: 3, SenderIndex: h.localIndex, ReceiverIndex: m.SenderIndex, Message: msg}
+	pkt := r.Append(make([]byte, 0, responseHeaderLen+len(msg)))
+	_ = t.write(h.path, pkt)
+	kp := t.newKeypair(h.localIndex, m.SenderIndex, true, cs1, cs2, h.su)
+	h.su = nil
+	var rsa [32]byte
+	copy(rsa[:], rs)
+	h.completeLocked(kp, pub, rsa, hello.Timestamp, pkt)
+}
+
+// completeLocked installs a keypair we initiated: into the session being
+// rekeyed, into a live session with the peer (a crossing handshake), or
+// into a new session. confirm is XX message 3, re-sent until the peer
+// confirms the keys. It unlocks h.mu.
+func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte, remoteEpoch uint64, confirm []byte) {
+	t := h.t
+	t.stats.handshakesCompleted.Add(1)
+	if h.rekey != nil {
+		s := h.rekey
+		h.finishLocked(s, nil)
+		h.mu.Unlock()
+		s.installInitiated(kp, confirm, remoteEpoch)
+		t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
+		s.rekeyEnded(h, nil)
+		t.stats.rekeys.Add(1)
+		return
+	}
+	id := peer.IDFromPublicKey(pub)
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		kp.wipe()
+		h.finishLocked(nil, ErrClosed)
+		h.mu.Unlock()
+		return
+	}
+	if t.dials[id] == h {
+		delete(t.dials, id)
+	}
+	s := t.sessions[id]
+	merged := s != nil && !s.isClosed()
+	if merged {
+		t.stats.simultaneousOpens.Add(1)
+	} else {
+		s = t.newSession(id, pub, rs, h.static, h.path, true, remoteEpoch)
+		t.sessions[id] = s
+	}
+	t.mu.Unlock()
+	s.installInitiated(kp, confirm, remoteEpoch)
+	t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
+	h.finishLocked(s, nil)
+	h.mu.Unlock()
+	t.log.Debug("session established", "remote", id.ShortString(), "pattern", h.pattern.String(), "initiator", true, "merged", merged)
+}
+
+// onCookie takes a cookie reply to our initiation and re-sends it at once
+// with mac2.
+func (h *handshake) onCookie(m *CookieReply) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished {
+		return
+	}
+	c, ok := openCookie(m, &h.mac1, &h.sealKey)
+	if !ok {
+		h.t.stats.droppedHandshake.Add(1)
+		return
+	}
+	h.t.stats.cookiesReceived.Add(1)
+	h.cookie, h.cookieAt, h.hasCookie = c, h.t.now(), true
+	h.refreshMAC2Locked()
+	_ = h.t.write(h.path, h.packet)
+	h.t.stats.retransmissions.Add(1)
+}
+
+// onRefusal handles a responder saying it has none of the keys we dialled:
+// fall back to XX, which authenticates whoever is there.
+func (h *handshake) onRefusal(m *Refusal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished || h.pattern != PatternIK || h.rekey != nil || !bytes.Equal(m.MAC1[:], h.mac1[:]) {
+		return
+	}
+	h.pattern = PatternXX
+	if err := h.buildInitiationLocked(); err != nil {
+		return
+	}
+	_ = h.t.write(h.path, h.packet)
+	h.rto = h.t.cfg.RetransmitInitial
+	h.scheduleLocked()
+}
+
+// inbound is a responder's handshake that has state but is not confirmed:
+// an XX handshake waiting for message 3, or an IK one whose keys wait for
+// the initiator's first packet. Its message 2 is kept so that a
+// retransmitted initiation is answered without recomputing anything.
+type inbound struct {
+	key        [32]byte // the initiator's ephemeral key
+	pattern    Pattern
+	localIndex uint32
+	created    time.Time
+	timer      *timerItem
+
+	mu          sync.Mutex
+	done        bool
+	path        Path
+	response    []byte
+	recvBytes   int // from the initiation's address, for the 3× limit
+	sentBytes   int
+	hs          *noise.HandshakeState // XX
+	su          *suite
+	remoteIndex uint32
+	msg1        []byte     // XX message 1, to rebuild the state after a forged message 3
+	eph         *dhKeypair // our XX ephemeral key, for the same
+	hello2      []byte
+	broken      bool
+	sess        *session // IK: the session the keys belong to
+	kp          *keypair
+}
+
+// dropInbound forgets an inbound handshake (it expired, was confirmed, or
+// the transport closes). An IK session that was never confirmed ends with it.
+func (t *Transport) dropInbound(ib *inbound) {
+	t.mu.Lock()
+	if t.inbound[ib.key] == ib {
+		delete(t.inbound, ib.key)
+	}
+	t.mu.Unlock()
+	t.timers.cancel(ib.timer)
+	ib.mu.Lock()
+	if ib.done {
+		ib.mu.Unlock()
+		return
+	}
+	ib.done = true
+	s, kp := ib.sess, ib.kp
+	if ib.su != nil {
+		ib.su.wipe()
+		ib.su = nil
+	}
+	ib.hs = nil
+	t.indexes.removeIf(ib.localIndex, ib)
+	ib.mu.Unlock()
+	if s != nil && kp != nil {
+		s.inboundExpired(kp)
+	}
+}
+
+// confirmInbound forgets an inbound handshake whose keys were confirmed.
+func (t *Transport) confirmInbound(ib *inbound) {
+	t.mu.Lock()
+	if t.inbound[ib.key] == ib {
+		delete(t.inbound, ib.key)
+	}
+	t.mu.Unlock()
+	t.timers.cancel(ib.timer)
+	ib.mu.Lock()
+	ib.done = true
+	ib.mu.Unlock()
+}
+
+// idLess orders peer IDs for tie-breaks: the lower ID's handshake wins a
+// simultaneous open.
+func idLess(a, b peer.ID) bool { return a < b }

@@ -1,0 +1,483 @@
+package noise
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/security"
+)
+
+// session is the state of one peer's secure channel: a struct driven by the
+// port's read goroutine, the Transport's timer heap and its callers, with no
+// goroutine of its own. Sending touches only atomics on the fast path.
+type session struct {
+	t            *Transport
+	remoteID     peer.ID
+	remotePub    *peer.PublicKey
+	remoteStatic [32]byte     // the Noise static key the peer proved (rekeys are IK to it)
+	localStatic  *localStatic // ours, as the peer knows it
+	created      time.Time
+	done         chan struct{}
+	closedFlag   atomic.Bool
+	confirmedFlg atomic.Bool // the peer proved it has our keys (fast-path check)
+
+	cur  atomic.Pointer[keypair]   // keys that seal what we send
+	path atomic.Pointer[pathState] // where packets go
+
+	mu          sync.Mutex
+	closed      bool
+	remoteEpoch uint64 // the peer's newest hello timestamp in a handshake of this session
+	confirmed   bool
+	prev, next  *keypair
+	prevSince   time.Time
+	oldPath     *pathState // the last validated path while a new one is validated
+	chal        challenge
+	pending     [][]byte // payloads waiting for usable keys or a validated path
+	rekeying    *handshake
+	rekeyRetry  time.Time
+	timer       *timerItem
+
+	recvMu   sync.Mutex
+	recvFn   func([]byte)
+	buffered [][]byte
+}
+
+// challenge is an outstanding PathChallenge: it confirms new keys to the
+// side that made them, and validates a new address after roaming.
+type challenge struct {
+	active   bool
+	data     [8]byte
+	kp       *keypair   // sealed under it
+	ps       *pathState // the path being validated (nil: keys only)
+	confirm  []byte     // XX message 3, re-sent with it until answered
+	next     time.Time
+	deadline time.Time
+	rto      time.Duration
+}
+
+var _ security.Session = (*session)(nil)
+
+// newSession makes a session (under t.mu). validated says whether the
+// path is known to reach the peer.
+func (t *Transport) newSession(id peer.ID, pub *peer.PublicKey, rs [32]byte, ls *localStatic, p Path, validated bool, remoteEpoch uint64) *session {
+	s := &session{
+		t:            t,
+		remoteID:     id,
+		remotePub:    pub,
+		remoteStatic: rs,
+		localStatic:  ls,
+		created:      t.now(),
+		done:         make(chan struct{}),
+		remoteEpoch:  remoteEpoch,
+	}
+	s.timer = newTimerItem(s.onTimer)
+	ps := newPathState(p)
+	ps.validated.Store(validated)
+	s.path.Store(ps)
+	return s
+}
+
+func (s *session) LocalPeer() peer.ID               { return s.t.id }
+func (s *session) RemotePeer() peer.ID              { return s.remoteID }
+func (s *session) RemotePublicKey() *peer.PublicKey { return s.remotePub }
+func (s *session) RemoteAddr() netip.AddrPort       { return s.path.Load().p.Addr() }
+func (s *session) Done() <-chan struct{}            { return s.done }
+func (s *session) isClosed() bool                   { return s.closedFlag.Load() }
+
+// MaxPayload is the largest plaintext Send takes.
+func (s *session) MaxPayload() int {
+	return s.t.cfg.MaxPacketSize - DataOverhead - s.path.Load().p.Overhead()
+}
+
+// Path returns where the session's packets go now.
+func (s *session) Path() Path { return s.path.Load().p }
+
+// SetReceiver installs the function that gets each payload; payloads that
+// arrived before (early data) are handed to it first, on this goroutine.
+func (s *session) SetReceiver(f func(b []byte)) {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	s.recvFn = f
+	if f == nil {
+		return
+	}
+	for _, b := range s.buffered {
+		f(b)
+	}
+	s.buffered = nil
+}
+
+// deliver hands a payload to the receiver, or keeps a copy until one is set.
+func (s *session) deliver(b []byte) {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	if s.recvFn != nil {
+		s.recvFn(b)
+		return
+	}
+	if len(s.buffered) < maxBufferedBeforeReceiver {
+		s.buffered = append(s.buffered, append([]byte(nil), b...))
+	}
+}
+
+// sendEarly sends a dial's early data on a session that already exists.
+func (s *session) sendEarly(early []byte) (security.Session, error) {
+	if len(early) > 0 {
+		if err := s.Send(early); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close ends the session and tells the peer.
+func (s *session) Close() error {
+	s.close(true, security.ErrSessionClosed)
+	return nil
+}
+
+func (s *session) close(notify bool, _ error) {
+	t := s.t
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.closedFlag.Store(true)
+	kps := []*keypair{s.cur.Load(), s.prev, s.next}
+	ps := s.path.Load()
+	h := s.rekeying
+	s.rekeying = nil
+	s.chal = challenge{}
+	s.pending = nil
+	s.mu.Unlock()
+	if notify && kps[0] != nil {
+		_ = s.sealAndWrite(kps[0], ps, KindClose, nil, false)
+	}
+	t.timers.cancel(s.timer)
+	t.mu.Lock()
+	if t.sessions[s.remoteID] == s {
+		delete(t.sessions, s.remoteID)
+	}
+	t.mu.Unlock()
+	for _, kp := range kps {
+		if kp != nil {
+			kp.wipe()
+			t.indexes.removeIf(kp.localIndex, kp)
+		}
+	}
+	if h != nil {
+		h.fail(security.ErrSessionClosed)
+	}
+	s.recvMu.Lock()
+	s.buffered = nil
+	s.recvMu.Unlock()
+	close(s.done)
+	t.log.Debug("session closed", "remote", s.remoteID.ShortString(), "notify", notify)
+}
+
+// installResponder sets the first keys of a session we answered (before
+// the session is published).
+func (s *session) installResponder(kp *keypair, confirmed bool) {
+	kp.sess = s
+	s.cur.Store(kp)
+	s.confirmed = confirmed
+	s.confirmedFlg.Store(confirmed)
+}
+
+// installNext adds keys we answered for an existing session (a rekey, or a
+// crossing handshake): they seal nothing until a packet under them arrives.
+func (s *session) installNext(kp *keypair) {
+	kp.sess = s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		kp.wipe()
+		return
+	}
+	old := s.next
+	s.next = kp
+	s.rescheduleLocked(s.t.now())
+	s.mu.Unlock()
+	if old != nil {
+		s.t.dropKeypair(old)
+	}
+}
+
+// installInitiated makes keys we initiated current (they are confirmed to
+// us by message 2) and starts confirming them to the peer.
+func (s *session) installInitiated(kp *keypair, confirm []byte, remoteEpoch uint64) {
+	kp.sess = s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		kp.wipe()
+		return
+	}
+	now := s.t.now()
+	if remoteEpoch > s.remoteEpoch {
+		s.remoteEpoch = remoteEpoch
+	}
+	var retired *keypair
+	if old := s.cur.Load(); old != nil && old != kp {
+		retired = s.retireLocked(old, now)
+	}
+	s.cur.Store(kp)
+	s.confirmed = true
+	s.confirmedFlg.Store(true)
+	ps := s.path.Load()
+	if s.chal.ps == nil || !s.chal.active {
+		ps.validated.Store(true) // message 2 came back from where we sent message 1
+	}
+	send := s.startChallengeLocked(kp, s.chal.ps, confirm, now)
+	pending := s.takePendingLocked()
+	s.rescheduleLocked(now)
+	s.mu.Unlock()
+	if retired != nil {
+		s.t.dropKeypair(retired)
+	}
+	send()
+	s.flush(pending)
+}
+
+// retireLocked makes old the previous keypair (it still opens packets in
+// flight for KeepPreviousKeys) and returns the one it replaces, to drop.
+func (s *session) retireLocked(old *keypair, now time.Time) *keypair {
+	dropped := s.prev
+	s.prev = old
+	s.prevSince = now
+	return dropped
+}
+
+// dropKeypair wipes a keypair and frees its index.
+func (t *Transport) dropKeypair(kp *keypair) {
+	kp.wipe()
+	t.indexes.removeIf(kp.localIndex, kp)
+}
+
+// inboundExpired ends what an unconfirmed inbound handshake left: a new
+// session nobody confirmed closes; unconfirmed next keys are dropped.
+func (s *session) inboundExpired(kp *keypair) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.next == kp {
+		s.next = nil
+		s.mu.Unlock()
+		s.t.dropKeypair(kp)
+		return
+	}
+	unconfirmed := s.cur.Load() == kp && !s.confirmed
+	s.mu.Unlock()
+	if unconfirmed {
+		s.close(false, security.ErrHandshakeTimeout)
+	}
+}
+
+// onAuthenticated updates the session for a packet that authenticated
+// under kp, arriving from addr (or via a relay path): it confirms and
+// rotates keys, credits an unvalidated path, and moves the session to a new
+// path when the packet is the newest yet (roaming). It returns quickly for
+// the usual packet.
+func (s *session) onAuthenticated(kp *keypair, from netip.AddrPort, via Path, newest bool, n int) {
+	ps := s.path.Load()
+	if kp == s.cur.Load() && s.confirmedFlg.Load() && ps.matches(from, via) && ps.validated.Load() {
+		return
+	}
+	t := s.t
+	now := t.now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	var confirmIb *inbound
+	var retired *keypair
+	send := func() {}
+	if kp == s.next {
+		if cur := s.cur.Load(); cur != nil {
+			retired = s.retireLocked(cur, now)
+		}
+		s.cur.Store(kp)
+		s.next = nil
+		confirmIb = kp.inbound
+		t.stats.rekeys.Add(1)
+	}
+	ps = s.path.Load()
+	if !s.confirmed && kp == s.cur.Load() {
+		s.confirmed = true
+		s.confirmedFlg.Store(true)
+		confirmIb = kp.inbound
+		if ps.matches(from, via) {
+			// The initiator has the keys, so it received message 2 where we sent it.
+			ps.validated.Store(true)
+		}
+	}
+	if ps.matches(from, via) {
+		if !ps.validated.Load() {
+			ps.recvBytes.Add(uint64(n))
+		}
+	} else if newest && s.confirmed {
+		var p Path = via
+		if p == nil {
+			p = &directPath{port: t.port, addr: from}
+		}
+		np := newPathState(p)
+		np.recvBytes.Store(uint64(n))
+		if ps.validated.Load() {
+			s.oldPath = ps
+		}
+		s.path.Store(np)
+		t.stats.roams.Add(1)
+		t.log.Debug("session moved", "remote", s.remoteID.ShortString(), "from", ps.p.Addr(), "to", p.Addr())
+		send = s.startChallengeLocked(s.cur.Load(), np, nil, now)
+	}
+	var pending [][]byte
+	if s.path.Load().validated.Load() {
+		pending = s.takePendingLocked()
+	}
+	s.rescheduleLocked(now)
+	s.mu.Unlock()
+	if retired != nil {
+		t.dropKeypair(retired)
+	}
+	if confirmIb != nil {
+		t.confirmInbound(confirmIb)
+	}
+	send()
+	s.flush(pending)
+}
+
+// startChallengeLocked sends a PathChallenge under kp (to ps, or the
+// current path) and arms its retransmission. It returns the send to run
+// once s.mu is released.
+func (s *session) startChallengeLocked(kp *keypair, ps *pathState, confirm []byte, now time.Time) func() {
+	if kp == nil {
+		return func() {}
+	}
+	c := challenge{active: true, kp: kp, ps: ps, confirm: confirm, rto: s.t.cfg.RetransmitInitial}
+	if _, err := io.ReadFull(s.t.rng, c.data[:]); err != nil {
+		return func() {}
+	}
+	c.next = now.Add(c.rto)
+	c.deadline = now.Add(s.t.cfg.HandshakeTimeout)
+	s.chal = c
+	return s.challengeSender(c)
+}
+
+func (s *session) challengeSender(c challenge) func() {
+	return func() {
+		ps := c.ps
+		if ps == nil {
+			ps = s.path.Load()
+		}
+		if c.confirm != nil {
+			_ = s.t.write(ps.p, c.confirm)
+		}
+		_ = s.sealAndWrite(c.kp, ps, KindPathChallenge, c.data[:], true)
+	}
+}
+
+// answerChallenge echoes a PathChallenge on the path it came over.
+func (s *session) answerChallenge(kp *keypair, data []byte, from netip.AddrPort, via Path) {
+	ps := s.path.Load()
+	if !ps.matches(from, via) {
+		var p Path = via
+		if p == nil {
+			p = &directPath{port: s.t.port, addr: from}
+		}
+		ps = newPathState(p)
+		ps.recvBytes.Store(uint64(DataOverhead + len(data)))
+	}
+	_ = s.sealAndWrite(kp, ps, KindPathResponse, data, true)
+}
+
+// onPathResponse ends the challenge it answers: the keys are confirmed and
+// the path it was sent on is validated.
+func (s *session) onPathResponse(data []byte) {
+	s.mu.Lock()
+	if s.closed || !s.chal.active || !bytes.Equal(data, s.chal.data[:]) {
+		s.mu.Unlock()
+		return
+	}
+	if ps := s.chal.ps; ps != nil {
+		ps.validated.Store(true)
+		if s.path.Load() == ps {
+			s.oldPath = nil
+		}
+	}
+	s.chal = challenge{}
+	var pending [][]byte
+	if s.path.Load().validated.Load() {
+		pending = s.takePendingLocked()
+	}
+	s.rescheduleLocked(s.t.now())
+	s.mu.Unlock()
+	s.flush(pending)
+}
+
+func (s *session) takePendingLocked() [][]byte {
+	p := s.pending
+	s.pending = nil
+	return p
+}
+
+// flush sends payloads that waited; what still cannot go waits again.
+func (s *session) flush(pending [][]byte) {
+	for _, b := range pending {
+		_ = s.sendKind(KindData, b)
+	}
+}
+
+// rekeyEnded is told when the session's rekey handshake ends.
+func (s *session) rekeyEnded(h *handshake, err error) {
+	s.mu.Lock()
+	if s.rekeying != h {
+		s.mu.Unlock()
+		return
+	}
+	s.rekeying = nil
+	dead := false
+	if err != nil {
+		s.rekeyRetry = s.t.now().Add(s.t.cfg.RetransmitMax)
+		kp := s.cur.Load()
+		dead = kp == nil || kp.isWiped()
+	}
+	s.mu.Unlock()
+	if dead {
+		// The keys expired and the peer did not answer a new handshake
+		// within HandshakeTimeout: it is gone.
+		s.close(false, err)
+	}
+}
+
+// startRekeyLocked starts a rekey handshake unless one runs; the caller
+// calls start on the result once s.mu is released.
+func (s *session) startRekeyLocked(now time.Time) *handshake {
+	if s.rekeying != nil || s.closed || now.Before(s.rekeyRetry) {
+		return nil
+	}
+	h, err := s.t.newInitiator(PatternIK, s.remoteID, s.remoteStatic[:], s.localStatic, s.path.Load().p, s, nil, now.Add(s.t.cfg.HandshakeTimeout))
+	if err != nil {
+		return nil
+	}
+	s.rekeying = h
+	return h
+}
+
+func startHandshake(h *handshake) {
+	if h == nil {
+		return
+	}
+	if err := h.start(); err != nil {
+		h.fail(err)
+	}
+}
