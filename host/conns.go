@@ -161,10 +161,20 @@ func (h *Host) pickConn(old, e *connEntry) (winner, loser *connEntry) {
 	return old, e
 }
 
+// drainGrace is how long a duplicate Conn must have had no streams before
+// it closes: long enough for the remote, which may not have seen the other
+// Conn yet, to learn of it before opening more streams on this one.
+const drainGrace = time.Second
+
 func (h *Host) maybeCloseDrained(e *connEntry) {
-	if e.draining.Load() && e.streams.Load() == 0 {
-		e.conn.CloseWithError(transport.CodeDuplicateConn, "duplicate connection")
+	if !e.draining.Load() || e.streams.Load() != 0 {
+		return
 	}
+	time.AfterFunc(drainGrace, func() {
+		if e.streams.Load() == 0 {
+			e.conn.CloseWithError(transport.CodeDuplicateConn, "duplicate connection")
+		}
+	})
 }
 
 // connEnded unregisters a Conn that has ended.
