@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocols/identify"
 	"github.com/ipv8/go-ipv8/transport"
@@ -66,4 +65,3 @@ func (h *Host) identifyPeer(c transport.Conn) {
 		AgentVersion: info.AgentVersion, ObservedAddr: info.ObservedAddr,
 	})
 }
-

@@ -101,4 +101,3 @@ func (h *Host) serveDatagrams(e *connEntry) {
 		f(e.conn.RemotePeer(), payload)
 	}
 }
-
