@@ -31,8 +31,15 @@ var defaultSTUNServers = []string{"stun.l.google.com:19302", "stun.cloudflare.co
 // stringList is a repeatable flag.
 type stringList []string
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*s = append(*s, x)
+		}
+	}
+	return nil
+}
 
 // natJSON is the --json output: one object.
 type natJSON struct {
@@ -59,7 +66,7 @@ type natJSON struct {
 func runNAT(ctx context.Context, args []string) error {
 	fs := newFlagSet("nat", "[--stun HOST:PORT]... [--json] [--lifetime] [--port N]")
 	var servers stringList
-	fs.Var(&servers, "stun", "STUN server HOST:PORT (repeatable; the first RFC 5780 one runs the behaviour tests)")
+	fs.Var(&servers, "stun", "STUN server HOST:PORT (repeatable or comma-separated; the first RFC 5780 one runs the behaviour tests)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	measure := fs.Bool("lifetime", false, "also measure the mapping lifetime (takes about twice the NAT's UDP timeout)")
 	lifeMax := fs.Duration("lifetime-max", 300*time.Second, "longest idle time the lifetime search probes")
