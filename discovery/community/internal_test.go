@@ -1,0 +1,134 @@
+package community
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ipv8/go-ipv8/discovery"
+	"github.com/ipv8/go-ipv8/discovery/community/wire"
+	"github.com/ipv8/go-ipv8/internal/pyvectors"
+	"github.com/ipv8/go-ipv8/peer"
+)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestPyIPv8ResponseVectorVerifiesAndIntroduces(t *testing.T) {
+	v := pyvectors.Must()
+	var cid wire.CommunityID
+	copy(cid[:], v.Bytes("community_id"))
+	key, _ := peer.NewKeyFromSeed(make([]byte, 32))
+	port := &recPort{}
+	c, err := New(NewEndpoint(port, NewKeyCache(8)), Config{ID: cid, Key: key, AnswerOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port.h(v.Bytes("introduction_response"), ap("5.6.7.8:18091"))
+	vk, _ := peer.NewKeyFromParts(v.Bytes("ed25519_seed"), v.Bytes("x25519_secret"))
+	p, ok := c.Lookup(vk.ID())
+	if !ok || p.Addr != ap("5.6.7.8:18091") || p.LAN != ap("192.168.1.3:18091") {
+		t.Fatalf("responder not verified: %+v (%t)", p, ok)
+	}
+	c.mu.Lock()
+	w := c.net.walk[ap("9.9.9.9:1001")]
+	_, lanWalk := c.net.walk[ap("10.0.0.9:1000")]
+	c.mu.Unlock()
+	if w == nil || w.introducedBy != discovery.Mid(vk.Public().Mid()) {
+		t.Fatalf("WAN introduction not walkable: %+v", w)
+	}
+	if lanWalk {
+		t.Error("a LAN address outside our networks became walkable")
+	}
+	// The responder saw us at 1.2.3.4:18090: our WAN address now.
+	if got := c.WANAddr(); got != ap("1.2.3.4:18090") {
+		t.Errorf("WAN %v", got)
+	}
+}
+
+func TestWANVoteTakesMajorityAndIgnoresPrivate(t *testing.T) {
+	var w wanVote
+	mid := func(i byte) discovery.Mid { return discovery.Mid{i} }
+	w.add(mid(1), ap("192.168.1.5:1"))
+	w.add(mid(2), ap("127.0.0.1:1"))
+	if w.current().IsValid() {
+		t.Fatalf("private reports counted: %v", w.current())
+	}
+	w.add(mid(1), ap("1.1.1.1:1"))
+	w.add(mid(2), ap("1.1.1.1:1"))
+	w.add(mid(3), ap("2.2.2.2:2"))
+	if w.current() != ap("1.1.1.1:1") {
+		t.Fatalf("majority %v", w.current())
+	}
+	// One peer changing its report many times has one vote.
+	for range 5 {
+		w.add(mid(3), ap("2.2.2.2:2"))
+	}
+	if w.current() != ap("1.1.1.1:1") {
+		t.Fatalf("a single voter outvoted two: %v", w.current())
+	}
+	w.add(mid(4), ap("2.2.2.2:2"))
+	w.add(mid(5), ap("2.2.2.2:2"))
+	if w.current() != ap("2.2.2.2:2") {
+		t.Fatalf("new majority not followed: %v", w.current())
+	}
+	for i := range 2 * maxVoters {
+		w.add(mid(byte(10+i)), ap("3.3.3.3:3"))
+	}
+	if len(w.voters) != maxVoters || w.current() != ap("3.3.3.3:3") {
+		t.Fatalf("%d voters, current %v", len(w.voters), w.current())
+	}
+}
+
+func TestWalkableTableIsBoundedAndEvictsOldest(t *testing.T) {
+	n := newNetwork(4)
+	t0 := time.Unix(1000, 0)
+	for i := range 6 {
+		n.discover(netip.AddrPortFrom(netip.AddrFrom4([4]byte{8, 8, 8, byte(i)}), 1), discovery.Mid{1}, false, t0.Add(time.Duration(i)*time.Second))
+	}
+	if len(n.walkList) != 4 || len(n.walk) != 4 {
+		t.Fatalf("%d walkable", len(n.walkList))
+	}
+	if n.walk[ap("8.8.8.0:1")] != nil || n.walk[ap("8.8.8.1:1")] != nil || n.walk[ap("8.8.8.5:1")] == nil {
+		t.Fatal("the oldest were not the ones evicted")
+	}
+	// A blacklisted (bootstrap) address is never walkable.
+	n.blacklist[ap("9.9.9.9:9")] = true
+	if n.discover(ap("9.9.9.9:9"), discovery.Mid{1}, false, t0) {
+		t.Fatal("bootstrap address became walkable")
+	}
+}
+
+func TestVerifiedPeerMovesWithItsKey(t *testing.T) {
+	n := newNetwork(8)
+	k1, _ := peer.GenerateKey(nil)
+	k2, _ := peer.GenerateKey(nil)
+	m1, m2 := discovery.Mid(k1.Public().Mid()), discovery.Mid(k2.Public().Mid())
+	now := time.Unix(1, 0)
+	n.verify(k1.Public(), m1, ap("1.1.1.1:1"), now)
+	p, added, _ := n.verify(k1.Public(), m1, ap("2.2.2.2:2"), now)
+	if added || p.addr != ap("2.2.2.2:2") || n.byAddr[ap("1.1.1.1:1")] != nil || n.count() != 1 {
+		t.Fatal("roaming peer not moved")
+	}
+	// Another identity at the same address replaces it.
+	_, added, displaced := n.verify(k2.Public(), m2, ap("2.2.2.2:2"), now)
+	if !added || displaced == nil || displaced.mid != m1 || n.count() != 1 || n.byMid[m1] != nil {
+		t.Fatal("displaced peer not removed")
+	}
+}
+
+func TestPunctureRateIsBounded(t *testing.T) {
+	b := tokenBucket{rate: 10, burst: 20}
+	now := time.Unix(0, 0)
+	allowed := 0
+	for range 100 {
+		if b.allow(now) {
+			allowed++
+		}
+	}
+	if allowed != 20 {
+		t.Fatalf("burst allowed %d", allowed)
+	}
+	if !b.allow(now.Add(150*time.Millisecond)) || b.allow(now.Add(150*time.Millisecond)) {
+		t.Fatal("refill of 1.5 tokens")
+	}
+}
