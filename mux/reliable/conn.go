@@ -1,0 +1,419 @@
+package reliable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ipv8/go-ipv8/mux"
+	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/protocol"
+	"github.com/ipv8/go-ipv8/security"
+	"github.com/ipv8/go-ipv8/transport"
+)
+
+// ErrIdleTimeout is the reason of a Conn closed because the remote fell silent.
+var ErrIdleTimeout = errors.New("reliable: idle timeout")
+
+// conn is one connection: a plain struct driven by the Muxer's event loop
+// (timers, sending) and by the session's receive callback (packets). All
+// its state is guarded by mu; the loop sends packets without holding it.
+type conn struct {
+	m         *Muxer
+	sess      security.Session
+	batch     mux.BatchSender
+	initiator bool
+	opened    time.Time
+
+	mu sync.Mutex
+
+	// Lifecycle.
+	closed    bool
+	closeErr  error       // what operations return after the close
+	closeSend *closeFrame // a CLOSE frame still to send
+	finished  bool        // the session was closed and done signalled
+	done      chan struct{}
+
+	// Packet sizes.
+	maxPacket int
+
+	// Event loop bookkeeping: heapIdx, timerAt and inReady belong to the
+	// Muxer (its mutex); timerSet is the deadline last handed to it.
+	heapIdx  int
+	timerAt  time.Duration
+	inReady  bool
+	timerSet time.Duration
+
+	// Receive side of packet numbers: what to acknowledge.
+	ack   ackState
+	rxAck ackFrame // scratch for parsing ACK frames
+
+	// Send side: packet numbers, history, loss recovery.
+	nextPN          uint64
+	sent            deque[sentPacket]
+	sentBase        uint64 // packet number of sent.at(0)
+	frames          deque[frameRecord]
+	framesBase      uint64 // index of frames.at(0)
+	largestAcked    uint64
+	hasLargestAcked bool
+	bytesInFlight   int
+	elicitingInFlt  int
+	lossTime        time.Duration
+	ptoCount        int
+	probes          int // packets to send regardless of the window (PTO)
+	lastElicitSent  time.Duration
+	reorderThresh   uint64
+	recentLost      deque[lostRecord]
+	rtt             rttStats
+	cc              congestionController
+	pacer           pacer
+	pacingBlocked   bool
+	peerMaxAckDelay time.Duration
+
+	// Delivery-rate estimation.
+	delivered       uint64
+	deliveredAt     time.Duration
+	firstSentAt     time.Duration
+	appLimitedUntil uint64
+	roundEnd        uint64
+	round           int64
+	bwFilter        windowedFilter
+
+	// What we asked the peer about acknowledgements.
+	ackFreqSeq       uint64
+	ackFreqThreshold uint64
+	ackFreqDelay     time.Duration
+	ackFreqAt        time.Duration
+	needAckFreq      bool
+
+	// Streams.
+	streams        map[uint64]*stream
+	nextLocal      uint64 // index of the next stream we open
+	peerMaxStreams uint64 // how many streams the peer lets us open
+	remoteSeen     rangeSet
+	remoteDone     uint64 // remote streams finished (for MAX_STREAMS)
+	maxRemote      uint64 // how many streams we let the peer open (advertised)
+	needMaxStreams bool
+	acceptQ        deque[*stream]
+	acceptWake     chan struct{}
+	openWake       chan struct{}
+	sendQ          deque[*stream] // streams with data, FIN or OPEN to send
+	ctrlQ          deque[*stream] // streams with control frames to send
+
+	// Connection-level flow control.
+	peerMaxData   uint64 // what the peer lets us send (sum of stream offsets)
+	sentData      uint64
+	recvWin       recvWindow
+	recvHighest   uint64 // sum of the highest offsets received on all streams
+	needMaxData   bool
+	needPing      bool
+	lastSent      time.Duration
+	lastRecv      time.Duration
+	lastKeepAlive time.Duration
+
+	// Datagrams.
+	dgramOut  deque[[]byte]
+	dgramIn   deque[[]byte]
+	dgramWake chan struct{}
+
+	// Path.
+	remoteAddr netip.AddrPort
+	stats      connStats
+	path       pathWatch
+}
+
+func newConn(m *Muxer, sess security.Session, initiator bool) *conn {
+	now := m.now()
+	c := &conn{
+		m:               m,
+		sess:            sess,
+		initiator:       initiator,
+		opened:          time.Now(),
+		done:            make(chan struct{}),
+		peerMaxStreams:  initialMaxStreams,
+		maxRemote:       uint64(m.cfg.MaxIncomingStreams),
+		peerMaxData:     initialConnWindow,
+		recvWin:         newRecvWindow(initialConnWindow, m.cfg.MaxConnWindow),
+		peerMaxAckDelay: defaultMaxAckDelay,
+		reorderThresh:   packetThreshold,
+		timerSet:        -1,
+		remoteAddr:      sess.RemoteAddr(),
+		lastRecv:        now,
+		lastSent:        now,
+		bwFilter:        windowedFilter{},
+	}
+	c.ack.init()
+	c.batch, _ = sess.(mux.BatchSender)
+	c.maxPacket = min(sess.MaxPayload(), m.cfg.MaxPacketSize)
+	c.cc = newController(m.cfg.Congestion, c.maxPacket, &c.rtt)
+	c.pacer.setRate(c.cc.pacingRate(0), c.maxPacket)
+	// Announce what exceeds the protocol's initial values in the first packet.
+	c.needMaxStreams = c.maxRemote > initialMaxStreams
+	c.recvWin.window = max(c.recvWin.window, initialStreamWindow*3/2)
+	c.needMaxData = c.recvWin.window > initialConnWindow
+	c.recvWin.limit = c.recvWin.window
+	return c
+}
+
+var _ transport.Conn = (*conn)(nil)
+var _ transport.PathSubscriber = (*conn)(nil)
+
+func (c *conn) LocalPeer() peer.ID               { return c.sess.LocalPeer() }
+func (c *conn) RemotePeer() peer.ID              { return c.sess.RemotePeer() }
+func (c *conn) RemotePublicKey() *peer.PublicKey { return c.sess.RemotePublicKey() }
+func (c *conn) LocalMultiaddr() ma.Multiaddr     { return c.m.cfg.LocalAddr }
+func (c *conn) Transport() string                { return "udp" }
+func (c *conn) Done() <-chan struct{}            { return c.done }
+func (c *conn) Close() error                     { return c.CloseWithError(transport.CodeNoError, "") }
+func (c *conn) String() string {
+	return fmt.Sprintf("mux conn to %s", c.sess.RemotePeer().ShortString())
+}
+func (c *conn) RemoteMultiaddr() ma.Multiaddr {
+	a, err := transport.FromAddrPort(c.sess.RemoteAddr(), "/ipv8")
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+// CloseWithError sends CLOSE with code and reason and ends the connection;
+// streams and blocked calls fail with a *transport.ConnError.
+func (c *conn) CloseWithError(code transport.ErrorCode, reason string) error {
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closeLocked(&transport.ConnError{Code: code, Reason: reason}, &closeFrame{code: uint64(code), reason: []byte(reason)})
+	c.mu.Unlock()
+	c.m.schedule(c)
+	<-c.done
+	return nil
+}
+
+// closeLocked moves the connection to closed: every waiter wakes and fails
+// with err. With f set, the loop sends f and then finishes; without, it
+// finishes at once.
+func (c *conn) closeLocked(err error, f *closeFrame) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.closeErr = err
+	c.closeSend = f
+	for _, s := range c.streams {
+		s.wakeAll()
+	}
+	for i := 0; i < c.acceptQ.len(); i++ {
+		(*c.acceptQ.at(i)).wakeAll()
+	}
+	signal(c.acceptWake)
+	signal(c.openWake)
+	signal(c.dgramWake)
+	c.path.closeAll()
+	c.m.schedule(c)
+}
+
+// finish releases the session and signals Done; called by the loop once a
+// closed connection has nothing left to send.
+func (c *conn) finishLocked() {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	for id, s := range c.streams {
+		s.releaseBuffers()
+		delete(c.streams, id)
+	}
+	c.sent, c.frames = deque[sentPacket]{}, deque[frameRecord]{}
+	c.sendQ, c.ctrlQ = deque[*stream]{}, deque[*stream]{}
+	c.dgramOut, c.dgramIn = deque[[]byte]{}, deque[[]byte]{}
+	close(c.done)
+}
+
+// OpenStream opens a stream for p. Its STREAM_OPEN frame carries p and the
+// first data, so the remote learns the protocol with no round trip; it
+// blocks only while the remote's stream limit is reached.
+func (c *conn) OpenStream(ctx context.Context, p protocol.ID) (transport.Stream, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	for {
+		if c.closed {
+			err := c.closeErr
+			c.mu.Unlock()
+			return nil, err
+		}
+		if c.nextLocal < c.peerMaxStreams {
+			break
+		}
+		if c.openWake == nil {
+			c.openWake = make(chan struct{}, 1)
+		}
+		wake := c.openWake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	id := c.nextLocal<<1 | c.localParity()
+	c.nextLocal++
+	s := newStream(c, id, p, true)
+	s.needOpen = true
+	c.addStream(s)
+	c.queueStream(s)
+	if c.nextLocal < c.peerMaxStreams {
+		signal(c.openWake) // let another waiting opener go
+	}
+	c.mu.Unlock()
+	c.m.schedule(c)
+	return s, nil
+}
+
+// AcceptStream waits for the next stream the remote opened.
+func (c *conn) AcceptStream(ctx context.Context) (transport.Stream, error) {
+	c.mu.Lock()
+	for {
+		if c.acceptQ.len() > 0 {
+			s := c.acceptQ.popFront()
+			if c.acceptQ.len() > 0 {
+				signal(c.acceptWake)
+			}
+			c.mu.Unlock()
+			return s, nil
+		}
+		if c.closed {
+			err := c.closeErr
+			c.mu.Unlock()
+			return nil, err
+		}
+		if c.acceptWake == nil {
+			c.acceptWake = make(chan struct{}, 1)
+		}
+		wake := c.acceptWake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+}
+
+func (c *conn) localParity() uint64 {
+	if c.initiator {
+		return 0
+	}
+	return 1
+}
+
+func (c *conn) isLocalID(id uint64) bool { return id&1 == c.localParity() }
+
+// MaxDatagramSize is the largest datagram that fits one packet.
+func (c *conn) MaxDatagramSize() int {
+	return c.maxPacket - maxHeaderLen - datagramFrameOverhead(c.maxPacket)
+}
+
+// SendDatagram queues b for the next packet. Datagrams are congestion
+// controlled and never retransmitted; when the queue is full the oldest
+// queued datagram is dropped (and counted).
+func (c *conn) SendDatagram(b []byte) error {
+	if len(b) > c.MaxDatagramSize() {
+		return fmt.Errorf("%w: %d bytes, at most %d", transport.ErrDatagramTooLarge, len(b), c.MaxDatagramSize())
+	}
+	d := append([]byte(nil), b...)
+	c.mu.Lock()
+	if c.closed {
+		err := c.closeErr
+		c.mu.Unlock()
+		return err
+	}
+	if c.dgramOut.len() >= c.m.cfg.MaxDatagramQueue {
+		c.dgramOut.popFront()
+		c.stats.datagramsDropped++
+	}
+	c.dgramOut.pushBack(d)
+	c.mu.Unlock()
+	c.m.schedule(c)
+	return nil
+}
+
+// ReceiveDatagram waits for the next datagram.
+func (c *conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
+	c.mu.Lock()
+	for {
+		if c.dgramIn.len() > 0 {
+			d := c.dgramIn.popFront()
+			if c.dgramIn.len() > 0 {
+				signal(c.dgramWake)
+			}
+			c.dgramIn.shrink()
+			c.mu.Unlock()
+			return d, nil
+		}
+		if c.closed {
+			err := c.closeErr
+			c.mu.Unlock()
+			return nil, err
+		}
+		if c.dgramWake == nil {
+			c.dgramWake = make(chan struct{}, 1)
+		}
+		wake := c.dgramWake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+}
+
+func (c *conn) addStream(s *stream) {
+	if c.streams == nil {
+		c.streams = make(map[uint64]*stream)
+	}
+	c.streams[s.id] = s
+}
+
+// queueStream puts s in the send queue (it has data, a FIN or an OPEN to send).
+func (c *conn) queueStream(s *stream) {
+	if !s.inSendQ {
+		s.inSendQ = true
+		c.sendQ.pushBack(s)
+	}
+}
+
+// queueCtrl puts s in the control queue (it has a RESET_STREAM,
+// STOP_SENDING or MAX_STREAM_DATA to send).
+func (c *conn) queueCtrl(s *stream) {
+	if !s.inCtrlQ {
+		s.inCtrlQ = true
+		c.ctrlQ.pushBack(s)
+	}
+}
+
+// signal wakes a waiter on ch without blocking (ch may be nil).
+func signal(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,291 @@
+// Package reliable is go-ipv8's user-space reliable transport: it runs
+// reliable, ordered, flow-controlled streams and unreliable datagrams over
+// a secure datagram session (security.Session), in the manner of TCP and
+// QUIC. A stream opens with a SYN-like STREAM_OPEN frame that names its
+// protocol and carries the first data; selective ACK ranges, loss detection
+// by packet-number and time thresholds with a probe timeout (RFC 9002),
+// CUBIC or BBR congestion control with pacing, and flow-control windows
+// that grow with the measured bandwidth-delay product move the data. Each
+// Conn reports what it measured of its path (RTT, bandwidth, loss) and
+// tells subscribers when the path changes.
+//
+// One Muxer serves every connection of a port from a single event loop:
+// a connection is a struct with one entry in a timer heap, not a goroutine.
+// The wire format is specified in docs/protocol/mux.md; the files follow a
+// packet's steps: frame_*.go (wire), receive.go, ackhandler.go, loss.go,
+// send.go, cc_*.go, pacer.go, flowcontrol.go, stream.go, timers.go, loop.go.
+package reliable
+
+import (
+	"container/heap"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ipv8/go-ipv8/mux"
+	"github.com/ipv8/go-ipv8/security"
+	"github.com/ipv8/go-ipv8/transport"
+)
+
+// batchSize is how many packets the loop builds for one connection before
+// handing them to the session at once (one sendmmsg with a BatchSender).
+const batchSize = 32
+
+// Muxer runs connections over sessions; one per port. It owns the event
+// loop goroutine that sends every connection's packets and fires their
+// timers. Received packets are handled on the session's (the port's)
+// goroutine directly.
+type Muxer struct {
+	cfg   Config
+	epoch time.Time
+
+	mu     sync.Mutex
+	ready  []*conn
+	timers connHeap
+	conns  map[*conn]struct{}
+	closed bool
+	wake   chan struct{}
+	stop   chan struct{}
+	exited chan struct{}
+}
+
+var _ mux.Muxer = (*Muxer)(nil)
+
+// New starts a Muxer and its event loop.
+func New(cfg Config) *Muxer {
+	m := &Muxer{
+		cfg:    cfg.withDefaults(),
+		epoch:  time.Now(),
+		conns:  make(map[*conn]struct{}),
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+	go m.run()
+	return m
+}
+
+// ErrMuxerClosed is returned by NewConn after Close.
+var ErrMuxerClosed = errors.New("reliable: muxer closed")
+
+// NewConn runs a connection over sess. The packets that arrived before
+// (0-RTT data) are delivered by the session once the receiver is set.
+func (m *Muxer) NewConn(sess security.Session, initiator bool) (transport.Conn, error) {
+	if sess.MaxPayload() < minPacketSize {
+		return nil, errors.New("reliable: session payload too small for the mux")
+	}
+	c := newConn(m, sess, initiator)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrMuxerClosed
+	}
+	m.conns[c] = struct{}{}
+	m.mu.Unlock()
+	c.mu.Lock()
+	c.updateTimerLocked(m.now())
+	c.mu.Unlock()
+	sess.SetReceiver(c.receive)
+	if c.hasPending() {
+		m.schedule(c)
+	}
+	return c, nil
+}
+
+// Close closes every connection (telling each remote) and stops the loop.
+func (m *Muxer) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.exited
+		return nil
+	}
+	m.closed = true
+	conns := make([]*conn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		c.CloseWithError(transport.CodeConnClosing, "muxer closed")
+	}
+	close(m.stop)
+	<-m.exited
+	return nil
+}
+
+func (m *Muxer) now() time.Duration { return time.Since(m.epoch) }
+
+// schedule asks the loop to run c soon (it has something to send).
+func (m *Muxer) schedule(c *conn) {
+	m.mu.Lock()
+	if !c.inReady {
+		c.inReady = true
+		m.ready = append(m.ready, c)
+	}
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// setTimer moves c's heap entry to at (noDeadline removes it).
+func (m *Muxer) setTimer(c *conn, at time.Duration) {
+	m.mu.Lock()
+	if at == noDeadline {
+		if c.heapIdx > 0 {
+			heap.Remove(&m.timers, c.heapIdx-1)
+		}
+	} else if c.heapIdx > 0 {
+		c.timerAt = at
+		heap.Fix(&m.timers, c.heapIdx-1)
+	} else {
+		c.timerAt = at
+		heap.Push(&m.timers, c)
+	}
+	// The loop sleeps until the first deadline: wake it when that moved.
+	wakeLoop := len(m.timers) > 0 && m.timers[0] == c
+	m.mu.Unlock()
+	if wakeLoop {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run is the event loop: it fires due timers and lets ready connections
+// send, round-robin, a batch at a time.
+func (m *Muxer) run() {
+	defer close(m.exited)
+	timer := time.NewTimer(time.Hour)
+	var work []*conn
+	bufs := make([][]byte, batchSize)
+	bufSize := 0
+	for {
+		now := m.now()
+		m.mu.Lock()
+		work = work[:0]
+		for len(m.timers) > 0 && m.timers[0].timerAt <= now {
+			c := heap.Pop(&m.timers).(*conn)
+			if !c.inReady {
+				c.inReady = true
+				m.ready = append(m.ready, c)
+			}
+		}
+		work = append(work, m.ready...)
+		for _, c := range m.ready {
+			c.inReady = false
+		}
+		clear(m.ready)
+		m.ready = m.ready[:0]
+		wait := time.Hour
+		if len(m.timers) > 0 {
+			wait = m.timers[0].timerAt - now
+		}
+		m.mu.Unlock()
+		if len(work) == 0 {
+			timer.Reset(wait)
+			select {
+			case <-m.wake:
+			case <-timer.C:
+			case <-m.stop:
+				return
+			}
+			timer.Stop()
+			continue
+		}
+		for _, c := range work {
+			if c.maxPacket > bufSize {
+				bufSize = c.maxPacket
+				for i := range bufs {
+					bufs[i] = make([]byte, 0, bufSize)
+				}
+			}
+			m.service(c, bufs)
+		}
+	}
+}
+
+// service runs c's timers, builds what it may send and sends it.
+func (m *Muxer) service(c *conn, bufs [][]byte) {
+	now := m.now()
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.timerSet = -1 // the heap entry may have been popped: always re-arm
+	if !c.closed {
+		c.onTimers(now)
+	}
+	n, more := c.buildPackets(now, bufs)
+	finish := c.closed && c.closeSend == nil
+	c.updateTimerLocked(now)
+	c.mu.Unlock()
+	if n > 0 {
+		m.sendPackets(c, bufs[:n])
+	}
+	if finish {
+		c.mu.Lock()
+		c.finishLocked()
+		c.mu.Unlock()
+		c.sess.Close()
+		m.mu.Lock()
+		delete(m.conns, c)
+		if c.heapIdx > 0 {
+			heap.Remove(&m.timers, c.heapIdx-1)
+		}
+		m.mu.Unlock()
+		return
+	}
+	if more {
+		m.schedule(c)
+	}
+}
+
+// sendPackets hands the packets to the session, at once when it can batch.
+func (m *Muxer) sendPackets(c *conn, pkts [][]byte) {
+	var err error
+	if c.batch != nil && len(pkts) > 1 {
+		_, err = c.batch.SendBatch(pkts)
+	} else {
+		for _, p := range pkts {
+			if err = c.sess.Send(p); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil && errors.Is(err, security.ErrSessionClosed) {
+		c.mu.Lock()
+		c.closeLocked(&transport.ConnError{Code: transport.CodeConnClosing, Reason: "session closed"}, nil)
+		c.mu.Unlock()
+	}
+	// Other errors (a full socket buffer) are losses like any other:
+	// recovery resends.
+}
+
+// connHeap orders connections by their next deadline; heapIdx is the
+// position + 1 (0: not in the heap).
+type connHeap []*conn
+
+func (h connHeap) Len() int           { return len(h) }
+func (h connHeap) Less(i, j int) bool { return h[i].timerAt < h[j].timerAt }
+func (h connHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i+1, j+1
+}
+func (h *connHeap) Push(x any) {
+	c := x.(*conn)
+	c.heapIdx = len(*h) + 1
+	*h = append(*h, c)
+}
+func (h *connHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.heapIdx = 0
+	return c
+}

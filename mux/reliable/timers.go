@@ -1,0 +1,76 @@
+package reliable
+
+import (
+	"math"
+	"time"
+
+	"github.com/ipv8/go-ipv8/transport"
+)
+
+// Every timer of a connection in one place. A connection has a single
+// entry in the Muxer's timer heap, at the earliest of: the ACK delay, the
+// loss or probe timeout, the pacer's next release, the keep-alive and the
+// idle timeout.
+
+const noDeadline = time.Duration(math.MaxInt64)
+
+func (c *conn) nextDeadline(now time.Duration) time.Duration {
+	if c.closed {
+		return noDeadline
+	}
+	d := c.lastRecv + c.m.cfg.IdleTimeout
+	if ka := c.m.cfg.KeepAlive; ka > 0 {
+		d = min(d, max(c.lastSent, c.lastKeepAlive)+ka)
+	}
+	if c.ack.pending && !c.ack.immediate {
+		d = min(d, c.ack.ackAt)
+	}
+	if c.lossTime != 0 {
+		d = min(d, c.lossTime)
+	} else if pto := c.ptoDeadline(); pto != 0 {
+		d = min(d, pto)
+	}
+	if c.pacingBlocked {
+		d = min(d, c.pacer.next(now, c.maxPacket))
+	}
+	return d
+}
+
+// onTimers runs what is due at now.
+func (c *conn) onTimers(now time.Duration) {
+	select {
+	case <-c.sess.Done():
+		c.closeLocked(&transport.ConnError{Code: transport.CodeConnClosing, Reason: "session closed"}, nil)
+		return
+	default:
+	}
+	if now >= c.lastRecv+c.m.cfg.IdleTimeout {
+		c.closeLocked(&transport.ConnError{Code: transport.CodeConnClosing, Reason: ErrIdleTimeout.Error()}, nil)
+		return
+	}
+	if (c.lossTime != 0 && now >= c.lossTime) || (c.lossTime == 0 && c.ptoDeadline() != 0 && now >= c.ptoDeadline()) {
+		c.onLossTimeout(now)
+	}
+	if ka := c.m.cfg.KeepAlive; ka > 0 && now >= max(c.lastSent, c.lastKeepAlive)+ka {
+		c.needPing = true
+		c.lastKeepAlive = now
+	}
+}
+
+// updateTimerLocked moves the connection's heap entry to its next deadline.
+func (c *conn) updateTimerLocked(now time.Duration) {
+	// A later deadline leaves the entry where it is: the loop then wakes
+	// early once, finds nothing due and re-arms. That saves moving the
+	// entry for every packet (each one pushes the probe timeout back).
+	d := c.nextDeadline(now)
+	if d < c.timerSet || c.timerSet < 0 || (d == noDeadline) != (c.timerSet == noDeadline) {
+		c.timerSet = d
+		c.m.setTimer(c, d)
+	}
+}
+
+// wantsService reports whether the event loop should run the connection
+// now (after a packet arrived).
+func (c *conn) wantsService(now time.Duration) bool {
+	return c.closed || c.ack.due(now) || (c.hasPending() && c.bytesInFlight < c.cc.window() && !c.pacingBlocked)
+}
