@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ipv8/go-ipv8/host"
+	"github.com/ipv8/go-ipv8/nat/stun"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/transport"
 )
@@ -189,6 +190,9 @@ func build(cfg *Config) (*host.Host, error) {
 		}
 		transports = append(transports, t)
 	}
+	// Every host answers STUN Binding requests on its port, so peers serve
+	// as each other's STUN servers.
+	stunEP := stun.Attach(port, stun.EndpointConfig{Logger: cfg.Logger})
 	h, err := host.New(host.Config{
 		Key:             cfg.Key,
 		Transports:      transports,
@@ -198,7 +202,7 @@ func build(cfg *Config) (*host.Host, error) {
 		DialTimeout:     cfg.DialTimeout,
 		DialStagger:     cfg.DialStagger,
 		Logger:          cfg.Logger,
-		Closers:         []func() error{port.Close},
+		Closers:         []func() error{stunEP.Close, port.Close},
 		DisableIdentify: cfg.disableIdentify,
 	})
 	if err != nil {

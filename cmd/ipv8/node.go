@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
 	ipv8 "github.com/ipv8/go-ipv8"
+	"github.com/ipv8/go-ipv8/discovery/community"
+	"github.com/ipv8/go-ipv8/discovery/community/wire"
 	"github.com/ipv8/go-ipv8/host"
 	"github.com/ipv8/go-ipv8/protocols/perf"
 	"github.com/ipv8/go-ipv8/protocols/ping"
@@ -58,11 +62,33 @@ func (f *hostFlags) options() []ipv8.Option {
 }
 
 func runNode(ctx context.Context, args []string) error {
-	fs := newFlagSet("node", "[--listen MULTIADDR] [--data DIR] [--transport quic,udp]")
+	fs := newFlagSet("node", "[--listen MULTIADDR] [--data DIR] [--transport quic,udp] [--community HEX [--bootstrap HOST:PORT,...]]")
 	var hf hostFlags
 	hf.add(fs, "/ip4/0.0.0.0/udp/4242", true)
+	communityHex := fs.String("community", "", "also join this IPv8 community (40 hex digits): answer introductions, walk, print verified peers and received messages as JSON lines")
+	bootstrapList := fs.String("bootstrap", "", "community bootstrap addresses, comma-separated HOST:PORT")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var nodeOpts *community.NodeOptions
+	if *communityHex != "" {
+		cid, err := wire.ParseCommunityID(*communityHex)
+		if err != nil {
+			return fmt.Errorf("--community: %w", err)
+		}
+		nodeOpts = &community.NodeOptions{Community: cid, Out: os.Stdout}
+		for _, s := range strings.Split(*bootstrapList, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			ap, err := netip.ParseAddrPort(s)
+			if err != nil {
+				return fmt.Errorf("--bootstrap %q: %w", s, err)
+			}
+			nodeOpts.Bootstrap = append(nodeOpts.Bootstrap, ap)
+		}
+	} else if *bootstrapList != "" {
+		return errors.New("--bootstrap needs --community")
 	}
 	h, err := ipv8.New(hf.options()...)
 	if err != nil {
@@ -78,6 +104,12 @@ func runNode(ctx context.Context, args []string) error {
 		fmt.Printf("  %s\n", a)
 	}
 	fmt.Println("serving:", strings.Trim(fmt.Sprint(h.Protocols()), "[]"))
+	communityDone := make(chan error, 1)
+	if nodeOpts != nil {
+		fmt.Printf("community: %s (JSON lines follow)\n", nodeOpts.Community)
+		nodeOpts.Logger = h.Logger()
+		go func() { communityDone <- community.RunNode(ctx, h.Port(), h.Key(), *nodeOpts) }()
+	}
 
 	sub := h.Subscribe(256)
 	defer sub.Close()
@@ -86,6 +118,10 @@ func runNode(ctx context.Context, args []string) error {
 		case <-ctx.Done():
 			fmt.Println("shutting down")
 			return nil
+		case err := <-communityDone:
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("community: %w", err)
+			}
 		case ev := <-sub.C:
 			switch e := ev.(type) {
 			case host.EvtPeerConnected:
