@@ -110,6 +110,9 @@ type Report struct {
 
 	// Servers is what each STUN server answered to the first Binding request.
 	Servers []ServerResult
+	// PortMapping is what the gateway offers for forwarding a port
+	// (nat/portmap), when checked.
+	PortMapping []PortMapStatus
 
 	// Lifetime is the measured lifetime of an idle UDP mapping (0 when not
 	// measured); LifetimeLow and LifetimeHigh bracket it (alive at Low,
@@ -126,6 +129,15 @@ type ServerResult struct {
 	Other netip.AddrPort `json:"other,omitzero"`
 	RTT   time.Duration  `json:"rtt_ns,omitempty"`
 	Err   string         `json:"error,omitempty"`
+}
+
+// PortMapStatus is whether one port-mapping mechanism (NAT-PMP, UPnP IGD)
+// answered, and the external address it reported.
+type PortMapStatus struct {
+	Protocol string     `json:"protocol"`
+	Gateway  netip.Addr `json:"gateway,omitzero"`
+	External netip.Addr `json:"external,omitzero"`
+	Err      string     `json:"error,omitempty"`
 }
 
 // Classic returns the RFC 3489 name of a mapping/filtering pair, for

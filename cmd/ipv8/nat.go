@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipv8/go-ipv8/nat"
 	"github.com/ipv8/go-ipv8/nat/lifetime"
+	"github.com/ipv8/go-ipv8/nat/portmap"
 	"github.com/ipv8/go-ipv8/nat/stun"
 	"github.com/ipv8/go-ipv8/transport/udp"
 )
@@ -43,28 +44,28 @@ func (s *stringList) Set(v string) error {
 
 // natJSON is the --json output: one object.
 type natJSON struct {
-	Mapping         nat.Behavior       `json:"mapping"`
-	Filtering       nat.Behavior       `json:"filtering"`
-	MappingReason   string             `json:"mapping_reason,omitempty"`
-	FilteringReason string             `json:"filtering_reason,omitempty"`
-	PublicAddr      string             `json:"public_addr,omitempty"`
-	PublicAddrs     []string           `json:"public_addrs,omitempty"`
-	LocalAddr       string             `json:"local_addr"`
-	NoNAT           bool               `json:"no_nat"`
-	Classic         string             `json:"rfc3489_type"`
-	Hairpinning     nat.Tristate       `json:"hairpinning"`
-	Lifetime        *float64           `json:"lifetime_seconds,omitempty"`
-	LifetimeAlive   *float64           `json:"lifetime_alive_seconds,omitempty"`
-	LifetimeGone    *float64           `json:"lifetime_gone_seconds,omitempty"`
-	LifetimeError   string             `json:"lifetime_error,omitempty"`
-	Keepalive       float64            `json:"keepalive_seconds"`
-	PortMapping     string             `json:"port_mapping"`
-	Connectivity    string             `json:"connectivity"`
-	Servers         []nat.ServerResult `json:"servers"`
+	Mapping         nat.Behavior        `json:"mapping"`
+	Filtering       nat.Behavior        `json:"filtering"`
+	MappingReason   string              `json:"mapping_reason,omitempty"`
+	FilteringReason string              `json:"filtering_reason,omitempty"`
+	PublicAddr      string              `json:"public_addr,omitempty"`
+	PublicAddrs     []string            `json:"public_addrs,omitempty"`
+	LocalAddr       string              `json:"local_addr"`
+	NoNAT           bool                `json:"no_nat"`
+	Classic         string              `json:"rfc3489_type"`
+	Hairpinning     nat.Tristate        `json:"hairpinning"`
+	Lifetime        *float64            `json:"lifetime_seconds,omitempty"`
+	LifetimeAlive   *float64            `json:"lifetime_alive_seconds,omitempty"`
+	LifetimeGone    *float64            `json:"lifetime_gone_seconds,omitempty"`
+	LifetimeError   string              `json:"lifetime_error,omitempty"`
+	Keepalive       float64             `json:"keepalive_seconds"`
+	PortMapping     []nat.PortMapStatus `json:"port_mapping"`
+	Connectivity    string              `json:"connectivity"`
+	Servers         []nat.ServerResult  `json:"servers"`
 }
 
 func runNAT(ctx context.Context, args []string) error {
-	fs := newFlagSet("nat", "[--stun HOST:PORT]... [--json] [--lifetime] [--port N]")
+	fs := newFlagSet("nat", "[--stun HOST:PORT]... [--json] [--lifetime] [--port N] [--no-portmap]")
 	var servers stringList
 	fs.Var(&servers, "stun", "STUN server HOST:PORT (repeatable or comma-separated; the first RFC 5780 one runs the behaviour tests)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -73,6 +74,7 @@ func runNAT(ctx context.Context, args []string) error {
 	port := fs.Int("port", 0, "local UDP port for the tests (0: a fresh one)")
 	timeout := fs.Duration("timeout", stun.DefaultTiming.Timeout, "how long to wait for each STUN answer")
 	noHairpin := fs.Bool("no-hairpin", false, "skip the hairpinning test")
+	noPortmap := fs.Bool("no-portmap", false, "skip asking the gateway for NAT-PMP and UPnP IGD")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,10 +101,20 @@ func runNAT(ctx context.Context, args []string) error {
 	ep := stun.Attach(p, stun.EndpointConfig{})
 	defer ep.Close()
 	timing := stun.Timing{RTO: min(stun.DefaultTiming.RTO, *timeout/4), Timeout: *timeout}
+	var pm []nat.PortMapStatus
+	pmDone := make(chan struct{})
+	go func() {
+		defer close(pmDone)
+		if !*noPortmap {
+			pm = portmap.Probe(ctx, portmap.Config{})
+		}
+	}()
 	rep, err := ep.Detect(ctx, stun.DetectConfig{Servers: addrs, Local: localAddrs(), Timing: timing, NoHairpin: *noHairpin})
+	<-pmDone
 	if err != nil {
 		return err
 	}
+	rep.PortMapping = pm
 
 	var life *lifetime.Result
 	var lifeErr error
@@ -188,8 +200,25 @@ func secs(d time.Duration) *float64 {
 	return &f
 }
 
-// portMappingStatus is what the report says about UPnP / NAT-PMP.
-const portMappingStatus = "not checked (UPnP IGD and NAT-PMP/PCP are not implemented yet)"
+// portMappingText says what the gateway offers for forwarding a port.
+func portMappingText(st []nat.PortMapStatus) string {
+	if len(st) == 0 {
+		return "not checked"
+	}
+	var parts []string
+	for _, s := range st {
+		name := map[string]string{portmap.NATPMP: "NAT-PMP", portmap.UPnP: "UPnP IGD"}[s.Protocol]
+		switch {
+		case s.Err != "":
+			parts = append(parts, name+": no")
+		case s.Gateway.IsValid():
+			parts = append(parts, fmt.Sprintf("%s: yes (gateway %s, external address %s)", name, s.Gateway, s.External))
+		default:
+			parts = append(parts, fmt.Sprintf("%s: yes (external address %s)", name, s.External))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
 
 func printNATJSON(rep nat.Report, life *lifetime.Result, lifeErr error) error {
 	j := natJSON{
@@ -198,7 +227,7 @@ func printNATJSON(rep nat.Report, life *lifetime.Result, lifeErr error) error {
 		LocalAddr: rep.Local.String(), NoNAT: rep.NoNAT,
 		Classic:     nat.Classic(rep.NoNAT, rep.Mapping, rep.Filtering),
 		Hairpinning: rep.Hairpinning, Keepalive: nat.KeepaliveInterval(rep.LifetimeLow).Seconds(),
-		PortMapping: portMappingStatus, Connectivity: nat.Connectivity(rep), Servers: rep.Servers,
+		PortMapping: rep.PortMapping, Connectivity: nat.Connectivity(rep), Servers: rep.Servers,
 	}
 	for i, a := range rep.Public {
 		if i == 0 {
@@ -279,6 +308,6 @@ func printNATText(rep nat.Report, life *lifetime.Result, lifeErr error, measured
 		how = "default while the lifetime is unknown"
 	}
 	fmt.Fprintf(w, "  * keepalive:       %s (%s)\n", ka, how)
-	fmt.Fprintf(w, "  * port mapping:    %s\n", portMappingStatus)
+	fmt.Fprintf(w, "  * port mapping:    %s\n", portMappingText(rep.PortMapping))
 	fmt.Fprintf(w, "  * connectivity:    %s\n", nat.Connectivity(rep))
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // runCLI runs `ipv8 args…` as a child process (the re-executed test
-// binary) and returns its stdout.
+// binary) and returns its stdout. Outside the lab's namespaces the tests
+// pass --no-portmap: `ipv8 nat` would otherwise ask this machine's real
+// gateway (NAT-PMP) and LAN (SSDP) about port mapping.
 func runCLI(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
 	exe, err := os.Executable()
@@ -70,7 +72,7 @@ func TestNATCommandJSONOnLoopback(t *testing.T) {
 	srv := loopbackSTUN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := runCLI(t, ctx, "nat", "--json", "--stun", srv.String())
+	out, err := runCLI(t, ctx, "nat", "--json", "--no-portmap", "--stun", srv.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +110,7 @@ func TestNATCommandSaysUnknownWithoutRFC5780(t *testing.T) {
 	go func() { s.Serve(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	out, err := runCLI(t, ctx, "nat", "--json", "--stun", cfg.Primary.String())
+	out, err := runCLI(t, ctx, "nat", "--json", "--no-portmap", "--stun", cfg.Primary.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestNATCommandSaysUnknownWithoutRFC5780(t *testing.T) {
 	if o.Filtering != nat.Unknown || !strings.Contains(o.Reason, "RFC 5780") {
 		t.Errorf("filtering %s (%q), want unknown with a reason", o.Filtering, o.Reason)
 	}
-	text, err := runCLI(t, ctx, "nat", "--stun", cfg.Primary.String(), "--no-hairpin")
+	text, err := runCLI(t, ctx, "nat", "--no-portmap", "--stun", cfg.Primary.String(), "--no-hairpin")
 	if err != nil {
 		t.Fatal(err)
 	}
