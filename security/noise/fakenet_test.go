@@ -38,8 +38,8 @@ func (q fakeTimerQueue) Less(i, j int) bool {
 	}
 	return q[i].when.Before(q[j].when)
 }
-func (q fakeTimerQueue) Swap(i, j int)  { q[i], q[j] = q[j], q[i]; q[i].index = i; q[j].index = j }
-func (q *fakeTimerQueue) Push(x any)    { t := x.(*fakeTimer); t.index = len(*q); *q = append(*q, t) }
+func (q fakeTimerQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i]; q[i].index = i; q[j].index = j }
+func (q *fakeTimerQueue) Push(x any)   { t := x.(*fakeTimer); t.index = len(*q); *q = append(*q, t) }
 func (q *fakeTimerQueue) Pop() any {
 	old := *q
 	t := old[len(old)-1]

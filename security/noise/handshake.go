@@ -132,8 +132,8 @@ func (h *handshake) start() error {
 	}
 	h.t.stats.handshakesInitiated.Add(1)
 	h.rto = h.t.cfg.RetransmitInitial
+	h.scheduleLocked() // before the write: whatever the reply causes finds the timer set
 	_ = h.t.write(h.path, h.packet)
-	h.scheduleLocked()
 	return nil
 }
 
@@ -143,7 +143,7 @@ func (h *handshake) buildInitiationLocked() error {
 	if h.su != nil {
 		h.su.wipe()
 	}
-	hs, su, err := t.newNoise(h.pattern, true, h.static, h.remoteStatic, nil)
+	hs, su, err := t.newNoise(h.pattern, true, h.static, h.peerStatic(), nil)
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (h *handshake) buildInitiationLocked() error {
 // (flynn/noise does not roll back a failed Diffie-Hellman), by replaying
 // message 1 with the same ephemeral key.
 func (h *handshake) rebuildLocked() error {
-	hs, su, err := h.t.newNoise(h.pattern, true, h.static, h.remoteStatic, h.eph)
+	hs, su, err := h.t.newNoise(h.pattern, true, h.static, h.peerStatic(), h.eph)
 	if err != nil {
 		return err
 	}
@@ -203,6 +203,14 @@ func (h *handshake) rebuildLocked() error {
 		old.wipe()
 	}
 	h.hs, h.su, h.broken = hs, su, false
+	return nil
+}
+
+// peerStatic is the responder's static key as a pre-message (IK only).
+func (h *handshake) peerStatic() []byte {
+	if h.pattern == PatternIK {
+		return h.remoteStatic
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package noise
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/netip"
 	"sync"
@@ -446,7 +447,7 @@ func (s *session) rekeyEnded(h *handshake, err error) {
 	}
 	s.rekeying = nil
 	dead := false
-	if err != nil {
+	if err != nil && !errors.Is(err, errAbandoned) {
 		s.rekeyRetry = s.t.now().Add(s.t.cfg.RetransmitMax)
 		kp := s.cur.Load()
 		dead = kp == nil || kp.isWiped()
