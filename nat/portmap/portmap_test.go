@@ -232,3 +232,13 @@ func TestUPnPMapThroughAnIGD(t *testing.T) {
 	}
 	mu.Unlock()
 }
+
+func FuzzParseProcNetRoute(f *testing.F) {
+	f.Add([]byte("Iface\tDestination\tGateway\neth0\t00000000\t0101000A\t0003\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseProcNetRoute(b)
+		if err == nil && (!a.Is4() || a.IsUnspecified()) {
+			t.Fatalf("gateway %s", a)
+		}
+	})
+}
