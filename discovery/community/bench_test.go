@@ -65,11 +65,7 @@ func BenchmarkUnpackVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		key, err := keys.Parse(sm.KeyBin)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := sm.Verify(key); err != nil {
+		if _, err := keys.Verify(&sm); err != nil {
 			b.Fatal(err)
 		}
 		var h hello

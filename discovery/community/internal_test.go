@@ -132,3 +132,49 @@ func TestPunctureRateIsBounded(t *testing.T) {
 		t.Fatal("refill of 1.5 tokens")
 	}
 }
+
+func TestHotKeysGetTablesWithinTheBound(t *testing.T) {
+	kc := NewKeyCacheWith(KeyCacheConfig{Size: 16, Tables: 2, HotAfter: 3})
+	var cid wire.CommunityID
+	type sender struct {
+		s   *wire.Signer
+		pkt wire.Signed
+		bad wire.Signed
+	}
+	var senders []sender
+	for i := range 3 {
+		k, _ := peer.NewKeyFromSeed(append(make([]byte, 31), byte(i)))
+		s := wire.NewSigner(k)
+		pkt := s.AppendSigned(nil, cid, 1, 1, []byte("x"))
+		good, _ := wire.ParseSigned(pkt)
+		badPkt := append([]byte(nil), pkt...)
+		badPkt[wire.HeaderSize+2+wire.KeySize+8] ^= 1 // payload byte
+		bad, _ := wire.ParseSigned(badPkt)
+		senders = append(senders, sender{s, good, bad})
+	}
+	entry := func(i int) *keyEntry {
+		e, _ := kc.entry(senders[i].pkt.KeyBin)
+		return e
+	}
+	for round := range 4 {
+		for i := range senders {
+			if _, err := kc.Verify(&senders[i].pkt); err != nil {
+				t.Fatalf("round %d sender %d: %v", round, i, err)
+			}
+			if _, err := kc.Verify(&senders[i].bad); err != wire.ErrBadSignature {
+				t.Fatalf("round %d sender %d: tampered packet gave %v", round, i, err)
+			}
+		}
+	}
+	tabled := 0
+	for i := range senders {
+		if entry(i).fv.Precomputed() {
+			tabled++
+		}
+	}
+	// Three hot keys, room for two tables: the third took one from a key
+	// that then lost it.
+	if tabled != 2 || len(kc.tables) != 2 {
+		t.Fatalf("%d keys hold tables (ring %d), want 2", tabled, len(kc.tables))
+	}
+}

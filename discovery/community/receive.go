@@ -1,6 +1,7 @@
 package community
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/ipv8/go-ipv8/discovery"
@@ -67,13 +68,13 @@ func (c *Community) verifySigned(pkt []byte) (wire.Signed, *peer.PublicKey, disc
 		c.stats.malformed.Add(1)
 		return s, nil, discovery.Mid{}, false
 	}
-	key, err := c.ep.keys.Parse(s.KeyBin)
-	if err != nil {
-		c.stats.malformed.Add(1)
+	key, err := c.ep.keys.Verify(&s)
+	if errors.Is(err, wire.ErrBadSignature) {
+		c.stats.badSignature.Add(1)
 		return s, nil, discovery.Mid{}, false
 	}
-	if err := s.Verify(key); err != nil {
-		c.stats.badSignature.Add(1)
+	if err != nil {
+		c.stats.malformed.Add(1)
 		return s, nil, discovery.Mid{}, false
 	}
 	mid := discovery.Mid(key.Mid())
