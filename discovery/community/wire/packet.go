@@ -3,12 +3,12 @@ package wire
 import (
 	"bytes"
 	"crypto/sha512"
-	"hash"
-	"sync"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 
 	"github.com/ipv8/go-ipv8/peer"
 )
