@@ -35,6 +35,7 @@ func runWalk(ctx context.Context, args []string) error {
 	target := fs.Int("target", community.DefaultTargetPeers, "keep walking until this many peers are verified at once")
 	edge := fs.Bool("edge-walk", false, "use EdgeWalk instead of RandomWalk")
 	plain := fs.Bool("plain", false, "do not advertise go-ipv8 Noise sessions (behave as a py-ipv8 peer)")
+	lan := fs.String("lan-discovery", "", "also send introduction requests to these broadcast/multicast addresses every 30 s, comma-separated IP:PORT")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +78,15 @@ func runWalk(ctx context.Context, args []string) error {
 	}
 	if *edge {
 		cfg.Strategy = community.EdgeWalk{}
+	}
+	if *lan != "" {
+		for _, a := range strings.Split(*lan, ",") {
+			ap, err := netip.ParseAddrPort(strings.TrimSpace(a))
+			if err != nil {
+				return fmt.Errorf("--lan-discovery %q: %v", a, err)
+			}
+			cfg.LANDiscovery = append(cfg.LANDiscovery, ap)
+		}
 	}
 	if !*plain {
 		cfg.Advertise = &wire.Advert{Flags: wire.CapNoise}

@@ -47,7 +47,7 @@ type Community struct {
 	log    *slog.Logger
 
 	hmu      sync.RWMutex
-	handlers [wire.FirstReserved]handlerEntry
+	handlers *[wire.FirstReserved]handlerEntry // allocated by the first Handle
 
 	mu         sync.Mutex
 	closed     bool

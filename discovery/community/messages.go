@@ -50,6 +50,9 @@ func (c *Community) Handle(id byte, signed bool, h Handler) error {
 	}
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
+	if c.handlers == nil {
+		c.handlers = new([wire.FirstReserved]handlerEntry)
+	}
 	if h == nil {
 		c.handlers[id] = handlerEntry{}
 		return nil

@@ -27,8 +27,11 @@ func (c *Community) receive(pkt []byte, from netip.AddrPort) {
 		c.stats.unknownMessage.Add(1)
 		return
 	}
+	var he handlerEntry
 	c.hmu.RLock()
-	he := c.handlers[msgID]
+	if c.handlers != nil {
+		he = c.handlers[msgID]
+	}
 	c.hmu.RUnlock()
 	if he.h == nil {
 		c.stats.unknownMessage.Add(1)
