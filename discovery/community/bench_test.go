@@ -48,16 +48,30 @@ func BenchmarkPackSign(b *testing.B) {
 	b.ReportMetric(perSec/pyPackSignPerSec, "x-py-ipv8")
 }
 
-func BenchmarkUnpackVerify(b *testing.B) {
-	s := wire.NewSigner(benchKey(b))
+// BenchmarkUnpackVerify is a stream of messages from one peer (its key
+// earns a verification table); BenchmarkUnpackVerifyManySenders spreads
+// them over 1 024 peers (at most 16 of which can hold a table).
+func BenchmarkUnpackVerify(b *testing.B) { benchUnpackVerify(b, 1) }
+
+func BenchmarkUnpackVerifyManySenders(b *testing.B) { benchUnpackVerify(b, 1024) }
+
+func benchUnpackVerify(b *testing.B, senders int) {
 	var cid wire.CommunityID
 	const n = 1024
 	pkts := make([][]byte, n)
+	var s *wire.Signer
 	for i := range pkts {
+		if i < senders {
+			k, err := peer.NewKeyFromSeed(append(make([]byte, 30), byte(i>>8), byte(i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			s = wire.NewSigner(k)
+		}
 		payload, _ := wire.Marshal(nil, &hello{Text: "hello from py-ipv8"})
 		pkts[i] = s.AppendSigned(nil, cid, 1, uint64(i+1), payload)
 	}
-	keys := community.NewKeyCache(16)
+	keys := community.NewKeyCache(4096)
 	i := 0
 	for b.Loop() {
 		sm, err := wire.ParseSigned(pkts[i%n])

@@ -135,46 +135,58 @@ func TestPunctureRateIsBounded(t *testing.T) {
 
 func TestHotKeysGetTablesWithinTheBound(t *testing.T) {
 	kc := NewKeyCacheWith(KeyCacheConfig{Size: 16, Tables: 2, HotAfter: 3})
+	clock := time.Unix(1000, 0)
+	kc.now = func() time.Time { return clock }
 	var cid wire.CommunityID
 	type sender struct {
-		s   *wire.Signer
-		pkt wire.Signed
-		bad wire.Signed
+		pkt, bad wire.Signed
 	}
 	var senders []sender
-	for i := range 3 {
+	for i := range 4 {
 		k, _ := peer.NewKeyFromSeed(append(make([]byte, 31), byte(i)))
-		s := wire.NewSigner(k)
-		pkt := s.AppendSigned(nil, cid, 1, 1, []byte("x"))
+		pkt := wire.NewSigner(k).AppendSigned(nil, cid, 1, 1, []byte("x"))
 		good, _ := wire.ParseSigned(pkt)
 		badPkt := append([]byte(nil), pkt...)
 		badPkt[wire.HeaderSize+2+wire.KeySize+8] ^= 1 // payload byte
 		bad, _ := wire.ParseSigned(badPkt)
-		senders = append(senders, sender{s, good, bad})
+		senders = append(senders, sender{good, bad})
 	}
-	entry := func(i int) *keyEntry {
+	tabled := func(i int) bool {
 		e, _ := kc.entry(senders[i].pkt.KeyBin)
-		return e
+		return e.fv.Precomputed()
 	}
-	for round := range 4 {
-		for i := range senders {
+	send := func(i, n int) {
+		for range n {
 			if _, err := kc.Verify(&senders[i].pkt); err != nil {
-				t.Fatalf("round %d sender %d: %v", round, i, err)
+				t.Fatalf("sender %d: %v", i, err)
 			}
 			if _, err := kc.Verify(&senders[i].bad); err != wire.ErrBadSignature {
-				t.Fatalf("round %d sender %d: tampered packet gave %v", round, i, err)
+				t.Fatalf("sender %d: tampered packet gave %v", i, err)
 			}
 		}
 	}
-	tabled := 0
-	for i := range senders {
-		if entry(i).fv.Precomputed() {
-			tabled++
-		}
+	// Two busy senders earn the two tables; a third, as busy, does not
+	// take one (no trading between equals).
+	send(0, 4)
+	send(1, 4)
+	send(2, 4)
+	if !tabled(0) || !tabled(1) || tabled(2) {
+		t.Fatalf("tables: %t %t %t", tabled(0), tabled(1), tabled(2))
 	}
-	// Three hot keys, room for two tables: the third took one from a key
-	// that then lost it.
-	if tabled != 2 || len(kc.tables) != 2 {
-		t.Fatalf("%d keys hold tables (ring %d), want 2", tabled, len(kc.tables))
+	// A second later senders 0 and 1 have gone quiet; sender 3 is busy
+	// and takes the table of the coldest.
+	clock = clock.Add(3 * time.Second)
+	send(0, 1)
+	send(3, 4)
+	if !tabled(3) || tabled(1) || !tabled(0) || len(kc.tables) != 2 {
+		t.Fatalf("after the shift: tables %t %t %t %t", tabled(0), tabled(1), tabled(2), tabled(3))
+	}
+	// A sender below the rate never gets one, however long it goes on.
+	for range 10 {
+		clock = clock.Add(2 * time.Second)
+		send(2, 1)
+	}
+	if tabled(2) {
+		t.Fatal("a slow sender earned a table")
 	}
 }

@@ -2,7 +2,7 @@ package community
 
 import (
 	"sync"
-	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -15,31 +15,68 @@ import (
 // packet's 74-byte key is decompressed once, not per packet; and for the
 // keys that send most it keeps fixed-base tables (see internal/fastverify)
 // that make a signature check about 3.5 times faster than crypto/ed25519's.
-// A key earns a table after HotAfter verifications; at most Tables keys
-// hold one (284 KiB each), replaced in CLOCK order. It is safe for
-// concurrent use and may be shared by many endpoints (a simulation of
-// thousands of hosts shares one).
+//
+// A table costs as much to build as 15–20 checks and takes 284 KiB, so a
+// key earns one by rate, not by count: HotAfter verifications within one
+// second (wall clock). At most Tables keys hold one; when all are taken, a
+// new hot key takes the table of the coldest holder only if it is more than
+// twice as hot, so that many equally busy senders do not trade tables back
+// and forth. It is safe for concurrent use and may be shared by many
+// endpoints (a simulation of thousands of hosts shares one, without
+// tables).
 type KeyCache struct {
 	c        *lru.Cache[[wire.KeySize]byte, *keyEntry]
 	hotAfter uint32
+	now      func() time.Time
 
 	mu     sync.Mutex
-	tables []*keyEntry // CLOCK ring of the keys holding a table
-	hand   int
+	tables []*keyEntry // the keys holding a table
 }
 
 // KeyCacheConfig sizes a KeyCache; zero values take the defaults.
 type KeyCacheConfig struct {
 	Size     int // keys kept (4096)
 	Tables   int // keys with a verification table (16); negative for none
-	HotAfter int // verifications before a key gets a table (32)
+	HotAfter int // verifications in a second that earn a table (32)
 }
 
+const rateWindow = int64(time.Second)
+
 type keyEntry struct {
-	pub     *peer.PublicKey
-	fv      *fastverify.Key
-	uses    atomic.Uint32
-	touched atomic.Bool // CLOCK reference bit
+	pub *peer.PublicKey
+	fv  *fastverify.Key
+	// Verifications in the current and the previous one-second window.
+	mu        sync.Mutex
+	win       int64
+	cur, prev uint32
+}
+
+// use counts one verification and returns the count of the current window.
+func (e *keyEntry) use(now int64) uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.roll(now)
+	e.cur++
+	return e.cur
+}
+
+// rate is the verifications of the last one to two seconds.
+func (e *keyEntry) rate(now int64) uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.roll(now)
+	return e.cur + e.prev
+}
+
+func (e *keyEntry) roll(now int64) {
+	w := now / rateWindow
+	switch {
+	case w == e.win:
+	case w == e.win+1:
+		e.win, e.prev, e.cur = w, e.cur, 0
+	default:
+		e.win, e.prev, e.cur = w, 0, 0
+	}
 }
 
 // NewKeyCache returns a cache of at most size keys, with the default table
@@ -58,7 +95,7 @@ func NewKeyCacheWith(cfg KeyCacheConfig) *KeyCache {
 		cfg.HotAfter = 32
 	}
 	c, _ := lru.New[[wire.KeySize]byte, *keyEntry](cfg.Size)
-	k := &KeyCache{c: c, hotAfter: uint32(cfg.HotAfter)}
+	k := &KeyCache{c: c, hotAfter: uint32(cfg.HotAfter), now: time.Now}
 	if cfg.Tables > 0 {
 		k.tables = make([]*keyEntry, 0, cfg.Tables)
 	}
@@ -105,9 +142,10 @@ func (k *KeyCache) Verify(s *wire.Signed) (*peer.PublicKey, error) {
 		return nil, err
 	}
 	if cap(k.tables) > 0 {
-		e.touched.Store(true)
-		if e.uses.Add(1) == k.hotAfter && !e.fv.Precomputed() {
-			k.admit(e)
+		// Holders count too: their rate is what a newcomer must beat.
+		now := k.now().UnixNano()
+		if e.use(now) == k.hotAfter && !e.fv.Precomputed() {
+			k.admit(e, now)
 		}
 	}
 	if !e.fv.Verify(s.SignedBytes(), s.Signature) {
@@ -116,9 +154,9 @@ func (k *KeyCache) Verify(s *wire.Signed) (*peer.PublicKey, error) {
 	return e.pub, nil
 }
 
-// admit gives e a table, taking it from the first key in CLOCK order that
-// was not used since the hand last passed.
-func (k *KeyCache) admit(e *keyEntry) {
+// admit gives e a table if there is room, or if e is more than twice as
+// hot as the coldest holder, whose table it takes.
+func (k *KeyCache) admit(e *keyEntry, now int64) {
 	k.mu.Lock()
 	if len(k.tables) < cap(k.tables) {
 		k.tables = append(k.tables, e)
@@ -126,18 +164,19 @@ func (k *KeyCache) admit(e *keyEntry) {
 		e.fv.Precompute()
 		return
 	}
-	for {
-		v := k.tables[k.hand]
-		if v.touched.Swap(false) {
-			k.hand = (k.hand + 1) % len(k.tables)
-			continue
+	coldest, coldRate := -1, uint32(0)
+	for i, v := range k.tables {
+		if r := v.rate(now); coldest < 0 || r < coldRate {
+			coldest, coldRate = i, r
 		}
-		k.tables[k.hand] = e
-		k.hand = (k.hand + 1) % len(k.tables)
+	}
+	if e.rate(now) <= 2*coldRate {
 		k.mu.Unlock()
-		v.fv.Drop()
-		v.uses.Store(0) // it must earn a table again
-		e.fv.Precompute()
 		return
 	}
+	v := k.tables[coldest]
+	k.tables[coldest] = e
+	k.mu.Unlock()
+	v.fv.Drop()
+	e.fv.Precompute()
 }
