@@ -145,6 +145,7 @@ func newConn(m *Muxer, sess security.Session, initiator bool) *conn {
 		remoteAddr:      sess.RemoteAddr(),
 		lastRecv:        now,
 		lastSent:        now,
+		lastKeepAlive:   now,
 		bwFilter:        windowedFilter{},
 	}
 	c.ack.init()

@@ -7,8 +7,7 @@ import (
 
 // deadline is a settable deadline for blocking Reads or Writes (the
 // net.Conn contract): waiters select on wait(), which is closed when the
-// deadline passes. A deadline that was never set costs no timer and no
-// channel.
+// deadline passes. A stream that never blocks costs no channel and no timer.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
@@ -22,15 +21,18 @@ func (d *deadline) set(t time.Time) {
 		<-d.cancel // the timer fired: wait for it to have closed cancel
 	}
 	d.timer = nil
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+	}
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
 		if closed {
-			d.cancel = nil
+			d.cancel = make(chan struct{})
 		}
 		return
 	}
 	if dur := time.Until(t); dur > 0 {
-		if closed || d.cancel == nil {
+		if closed {
 			d.cancel = make(chan struct{})
 		}
 		ch := d.cancel
@@ -38,17 +40,18 @@ func (d *deadline) set(t time.Time) {
 		return
 	}
 	if !closed {
-		if d.cancel == nil {
-			d.cancel = make(chan struct{})
-		}
 		close(d.cancel)
 	}
 }
 
-// wait returns a channel closed once the deadline has passed (nil: never).
+// wait returns a channel closed once the deadline has passed. Waiters
+// hold the channel, so a deadline set while they wait still wakes them.
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+	}
 	return d.cancel
 }
 

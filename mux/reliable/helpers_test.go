@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,4 +211,29 @@ func transfer(t testing.TB, p *pair, n uint64, seed uint64, timeout time.Duratio
 		t.Fatalf("received bytes differ from those sent")
 	}
 	return elapsed
+}
+
+// nullSession is a session that sends nowhere (for fuzzing and memory
+// measurements).
+type nullSession struct {
+	done chan struct{}
+	once sync.Once
+	key  *peer.PrivateKey
+}
+
+var nullKey, _ = peer.GenerateKey(nil)
+
+func newNullSession() *nullSession { return &nullSession{done: make(chan struct{}), key: nullKey} }
+
+func (s *nullSession) LocalPeer() peer.ID               { return s.key.ID() }
+func (s *nullSession) RemotePeer() peer.ID              { return s.key.ID() }
+func (s *nullSession) RemotePublicKey() *peer.PublicKey { return s.key.Public() }
+func (s *nullSession) RemoteAddr() netip.AddrPort       { return netip.MustParseAddrPort("192.0.2.1:1") }
+func (s *nullSession) MaxPayload() int                  { return 1400 }
+func (s *nullSession) Send(b []byte) error              { return nil }
+func (s *nullSession) SetReceiver(f func(b []byte))     {}
+func (s *nullSession) Done() <-chan struct{}            { return s.done }
+func (s *nullSession) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return nil
 }

@@ -194,4 +194,3 @@ func absDur(d time.Duration) time.Duration {
 	}
 	return d
 }
-

@@ -114,6 +114,11 @@ func (s *stream) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, ErrReadClosed
 		}
+		if c.closed {
+			err := c.closeErr
+			c.mu.Unlock()
+			return 0, err
+		}
 		if end := s.recvd.prefixEnd(s.readOff); end > s.readOff {
 			if len(p) == 0 {
 				c.mu.Unlock()
@@ -135,11 +140,6 @@ func (s *stream) Read(p []byte) (int, error) {
 			c.maybeRemove(s)
 			c.mu.Unlock()
 			return 0, io.EOF
-		}
-		if c.closed {
-			err := c.closeErr
-			c.mu.Unlock()
-			return 0, err
 		}
 		if s.readWake == nil {
 			s.readWake = make(chan struct{}, 1)
@@ -342,6 +342,7 @@ func (s *stream) wakeAll() {
 func (s *stream) releaseBuffers() {
 	s.sendBuf.reset(0)
 	s.recvBuf.reset(0)
+	s.recvd, s.retx, s.acked = rangeSet{}, rangeSet{}, rangeSet{}
 }
 
 // sendDone reports whether nothing more will be sent or resent.

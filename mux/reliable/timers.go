@@ -20,7 +20,7 @@ func (c *conn) nextDeadline(now time.Duration) time.Duration {
 	}
 	d := c.lastRecv + c.m.cfg.IdleTimeout
 	if ka := c.m.cfg.KeepAlive; ka > 0 {
-		d = min(d, max(c.lastSent, c.lastKeepAlive)+ka)
+		d = min(d, max(c.lastElicitSent, c.lastKeepAlive)+ka)
 	}
 	if c.ack.pending && !c.ack.immediate {
 		d = min(d, c.ack.ackAt)
@@ -51,7 +51,7 @@ func (c *conn) onTimers(now time.Duration) {
 	if (c.lossTime != 0 && now >= c.lossTime) || (c.lossTime == 0 && c.ptoDeadline() != 0 && now >= c.ptoDeadline()) {
 		c.onLossTimeout(now)
 	}
-	if ka := c.m.cfg.KeepAlive; ka > 0 && now >= max(c.lastSent, c.lastKeepAlive)+ka {
+	if ka := c.m.cfg.KeepAlive; ka > 0 && now >= max(c.lastElicitSent, c.lastKeepAlive)+ka {
 		c.needPing = true
 		c.lastKeepAlive = now
 	}
