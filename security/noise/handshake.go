@@ -471,6 +471,7 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 		t.stats.simultaneousOpens.Add(1)
 	} else {
 		s = t.newSession(id, pub, rs, h.static, h.path, true, remoteEpoch)
+		s.xxInitiated = h.pattern == PatternXX
 		t.sessions[id] = s
 	}
 	t.mu.Unlock()

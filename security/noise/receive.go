@@ -177,9 +177,14 @@ func (t *Transport) judgeLocked(id peer.ID, ts uint64, now time.Time) verdict {
 		switch {
 		case ts <= epoch:
 			v.drop = true // sent before the peer took part in this session
-		case now.Sub(s.created) < t.crossWindow():
+		case s.xxInitiated && now.Sub(s.created) < t.crossWindow():
+			// We opened s with XX, so the peer answered without knowing
+			// who we were, and may have opened its own session to us at
+			// the same time: both sides merge the two.
 			v.merge = s
 		default:
+			// The peer took part in s and still opens a new session: it
+			// restarted or dropped s. Start over.
 			v.replace = s
 		}
 		if v.drop || v.merge != nil {

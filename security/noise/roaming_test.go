@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipv8/go-ipv8/security"
 	"github.com/ipv8/go-ipv8/transport"
@@ -156,5 +157,93 @@ func checkExchange(t *testing.T, sa, sb security.Session, earlyToA, earlyToB str
 	ga, gb := ia.waitN(t, 2), ib.waitN(t, 2)
 	if string(ga[0]) != earlyToA || string(gb[0]) != earlyToB || string(ga[1]) != "pong" || string(gb[1]) != "ping" {
 		t.Fatalf("a got %q, b got %q", ga, gb)
+	}
+}
+
+func TestSimultaneousXXOpenMerges(t *testing.T) {
+	n := newFakeNet(t)
+	clk := newFakeClock()
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{Clock: clk})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{Clock: clk})
+	var mu sync.Mutex
+	var held []fakePacket
+	n.setFilter(func(p *fakePacket) []fakePacket {
+		if p.data[0] == transport.TypeNoiseInitiation {
+			mu.Lock()
+			held = append(held, *p)
+			mu.Unlock()
+			return nil
+		}
+		return []fakePacket{*p}
+	})
+	ca := dialAsync(t, a, b, false, nil)
+	cb := dialAsync(t, b, a, false, nil)
+	eventually(t, "both initiations", func() bool { mu.Lock(); defer mu.Unlock(); return len(held) == 2 })
+	n.setFilter(nil)
+	for _, p := range held {
+		n.inject(p.from, p.to, p.data)
+	}
+	ra, rb := <-ca, <-cb
+	if ra.err != nil || rb.err != nil {
+		t.Fatalf("dials: %v, %v", ra.err, rb.err)
+	}
+	n.settle()
+	for _, nd := range []*node{a, b} {
+		nd.tr.mu.Lock()
+		sessions, queued := len(nd.tr.sessions), len(nd.tr.acceptQ)
+		nd.tr.mu.Unlock()
+		if sessions != 1 || queued != 0 {
+			t.Fatalf("%d sessions, %d waiting for Accept", sessions, queued)
+		}
+	}
+	if ra.s.(*session).isClosed() || rb.s.(*session).isClosed() {
+		t.Fatal("a dialled session was closed")
+	}
+	ia, ib := newInbox(ra.s), newInbox(rb.s)
+	for i := 0; i < 5; i++ {
+		ra.s.Send([]byte("x"))
+		rb.s.Send([]byte("y"))
+	}
+	ia.waitN(t, 5)
+	ib.waitN(t, 5)
+}
+
+func TestRestartedPeerReplacesSession(t *testing.T) {
+	n := newFakeNet(t)
+	clk := newFakeClock()
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{Clock: clk})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{Clock: clk})
+	_, sb := pair(t, a, b, true)
+	n.settle()
+	// a crashes (no close notice) and comes back with the same identity
+	// on another port.
+	for _, typ := range []byte{transport.TypeNoiseInitiation, transport.TypeNoiseResponse, transport.TypeNoiseCookie, transport.TypeNoiseData} {
+		a.port.HandleType(typ, nil)
+	}
+	clk.Advance(time.Millisecond)
+	tr2, err := New(a.key, n.newPort("10.0.0.1:1001"), Config{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr2.Close()
+	if _, err := tr2.Dial(ctxT(t, 10*time.Second), b.port.LocalAddr(), b.id(), []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	sb2 := accept(t, b)
+	if sb2 == sb || sb2.RemotePeer() != a.id() {
+		t.Fatal("the restarted peer did not get a new session")
+	}
+	select {
+	case <-sb.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old session survived the peer's restart")
+	}
+	if got := newInbox(sb2).waitN(t, 1); string(got[0]) != "again" {
+		t.Fatal("early data of the new session lost")
+	}
+	b.tr.mu.Lock()
+	defer b.tr.mu.Unlock()
+	if len(b.tr.sessions) != 1 {
+		t.Fatalf("%d sessions with one peer", len(b.tr.sessions))
 	}
 }

@@ -23,6 +23,7 @@ type session struct {
 	remoteStatic [32]byte     // the Noise static key the peer proved (rekeys are IK to it)
 	localStatic  *localStatic // ours, as the peer knows it
 	created      time.Time
+	xxInitiated  bool // we opened it with XX (see judgeLocked)
 	done         chan struct{}
 	closedFlag   atomic.Bool
 	confirmedFlg atomic.Bool // the peer proved it has our keys (fast-path check)
