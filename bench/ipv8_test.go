@@ -79,12 +79,12 @@ type ipv8Client struct {
 	srv peer.AddrInfo
 }
 
-func newIPv8Client(name string, srv *ipv8Server) (*ipv8Client, error) {
-	h, err := newIPv8Host(name)
+func newIPv8Client(name string, srv peer.AddrInfo, opts ...ipv8.Option) (*ipv8Client, error) {
+	h, err := newIPv8Host(name, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &ipv8Client{h: h, srv: srv.h.AddrInfo()}, nil
+	return &ipv8Client{h: h, srv: srv}, nil
 }
 
 func (c *ipv8Client) connect(ctx context.Context) error { return c.h.Connect(ctx, c.srv) }
@@ -107,7 +107,7 @@ func newIPv8Stack(tb testing.TB, label, name string) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	main, err := newIPv8Client(name, srv)
+	main, err := newIPv8Client(name, srv.h.AddrInfo())
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func newIPv8Stack(tb testing.TB, label, name string) (*stack, error) {
 			s.Close()
 			return d, nil
 		},
-		newClient: func() (client, error) { return newIPv8Client(name, srv) },
+		newClient: func() (client, error) { return newIPv8Client(name, srv.h.AddrInfo()) },
 		accepted:  &srv.accepted,
 	}, nil
 }

@@ -32,10 +32,14 @@ import (
 // limits, a connection manager trimming above 192 connections) would
 // refuse or close the many connections of the set-up and idle-session
 // measurements; the resource manager still does its accounting.
-func libp2pOptions(tb testing.TB, kind string, listen bool, key lcrypto.PrivKey) []libp2p.Option {
+func libp2pOptions(kind string, listen bool) ([]libp2p.Option, error) {
+	key, err := newLibp2pKey()
+	if err != nil {
+		return nil, err
+	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.InfiniteLimits))
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
@@ -57,24 +61,21 @@ func libp2pOptions(tb testing.TB, kind string, listen bool, key lcrypto.PrivKey)
 			opts = append(opts, libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 		}
 	default:
-		tb.Fatalf("unknown libp2p stack %q", kind)
+		return nil, fmt.Errorf("unknown libp2p stack %q", kind)
 	}
 	if !listen {
 		opts = append(opts, libp2p.NoListenAddrs)
 	}
-	return opts
+	return opts, nil
 }
 
-func newLibp2pKey(tb testing.TB) lcrypto.PrivKey {
+// newLibp2pKey makes an Ed25519 identity, the key type go-ipv8 uses too.
+func newLibp2pKey() (lcrypto.PrivKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	k, err := lcrypto.UnmarshalEd25519PrivateKey(priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
+	return lcrypto.UnmarshalEd25519PrivateKey(priv)
 }
 
 // libp2pServer is a go-libp2p host serving perf and echo; it counts the
@@ -85,7 +86,11 @@ type libp2pServer struct {
 }
 
 func newLibp2pServer(tb testing.TB, kind string) *libp2pServer {
-	h, err := libp2p.New(libp2pOptions(tb, kind, true, newLibp2pKey(tb))...)
+	opts, err := libp2pOptions(kind, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		tb.Fatalf("%s: %v", kind, err)
 	}
@@ -114,12 +119,16 @@ type libp2pClient struct {
 	srv lpeer.AddrInfo
 }
 
-func newLibp2pClient(tb testing.TB, kind string, srv *libp2pServer) (*libp2pClient, error) {
-	h, err := libp2p.New(libp2pOptions(tb, kind, false, newLibp2pKey(tb))...)
+func newLibp2pClient(kind string, srv lpeer.AddrInfo) (*libp2pClient, error) {
+	opts, err := libp2pOptions(kind, false)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
-	return &libp2pClient{h: h, srv: srv.addrInfo()}, nil
+	return &libp2pClient{h: h, srv: srv}, nil
 }
 
 func (c *libp2pClient) connect(ctx context.Context) error { return c.h.Connect(ctx, c.srv) }
@@ -139,7 +148,7 @@ func (c *libp2pClient) close() { c.h.Close() }
 // its public host API.
 func newLibp2pStack(tb testing.TB, kind string) *stack {
 	srv := newLibp2pServer(tb, kind)
-	main, err := newLibp2pClient(tb, kind, srv)
+	main, err := newLibp2pClient(kind, srv.addrInfo())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -164,7 +173,7 @@ func newLibp2pStack(tb testing.TB, kind string) *stack {
 			s.Close()
 			return d, nil
 		},
-		newClient: func() (client, error) { return newLibp2pClient(tb, kind, srv) },
+		newClient: func() (client, error) { return newLibp2pClient(kind, srv.addrInfo()) },
 		accepted:  &srv.accepted,
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +46,63 @@ const (
 // identity).
 type bareTLS struct {
 	server, client *tls.Config
+}
+
+// Files in which saveClient hands the client's credentials to another
+// process (the idle-session clients): DER certificates, PKCS #8 key.
+const (
+	clientCertFile = "client.der"
+	clientKeyFile  = "client.key"
+	serverCertFile = "server.der"
+)
+
+// saveClient writes the client's certificate and key and the server's
+// pinned certificate to dir.
+func (t bareTLS) saveClient(dir string) error {
+	key, err := x509.MarshalPKCS8PrivateKey(t.client.Certificates[0].PrivateKey)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		clientCertFile: t.client.Certificates[0].Certificate[0],
+		clientKeyFile:  key,
+		serverCertFile: t.server.Certificates[0].Certificate[0],
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadClientTLS reads what saveClient wrote and returns the client's TLS
+// configuration.
+func loadClientTLS(dir string) (*tls.Config, error) {
+	var raw [3][]byte
+	for i, name := range []string{clientCertFile, clientKeyFile, serverCertFile} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		raw[i] = b
+	}
+	key, err := x509.ParsePKCS8PrivateKey(raw[1])
+	if err != nil {
+		return nil, err
+	}
+	srv, err := x509.ParseCertificate(raw[2])
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(srv)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{raw[0]}, PrivateKey: key}},
+		RootCAs:      pool,
+		ServerName:   srv.DNSNames[0],
+		NextProtos:   []string{"bench"},
+	}, nil
 }
 
 func newBareTLS(tb testing.TB) bareTLS {
@@ -165,22 +224,23 @@ func serveBareConn(c *quic.Conn) {
 
 // bareQUICClient is a fresh quic-go client: its own socket and transport.
 type bareQUICClient struct {
-	srv  *bareQUICServer
+	addr *net.UDPAddr
+	tls  *tls.Config
 	udp  *net.UDPConn
 	tr   *quic.Transport
 	conn *quic.Conn
 }
 
-func newBareQUICClient(srv *bareQUICServer) (*bareQUICClient, error) {
+func newBareQUICClient(addr *net.UDPAddr, tlsConf *tls.Config) (*bareQUICClient, error) {
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	return &bareQUICClient{srv: srv, udp: udp, tr: &quic.Transport{Conn: udp}}, nil
+	return &bareQUICClient{addr: addr, tls: tlsConf, udp: udp, tr: &quic.Transport{Conn: udp}}, nil
 }
 
 func (c *bareQUICClient) connect(ctx context.Context) error {
-	conn, err := c.tr.Dial(ctx, c.srv.addr, c.srv.tls.client, bareQUICConfig)
+	conn, err := c.tr.Dial(ctx, c.addr, c.tls, bareQUICConfig)
 	if err != nil {
 		return err
 	}
@@ -226,7 +286,7 @@ func (s quicHalfCloser) CloseWrite() error { return s.Close() }
 // quic.Transport on a *net.UDPConn each side.
 func newBareQUICStack(tb testing.TB) *stack {
 	srv := newBareQUICServer(tb, nil)
-	main, err := newBareQUICClient(srv)
+	main, err := newBareQUICClient(srv.addr, srv.tls.client)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -249,7 +309,7 @@ func newBareQUICStack(tb testing.TB) *stack {
 			}
 			return d, nil
 		},
-		newClient: func() (client, error) { return newBareQUICClient(srv) },
+		newClient: func() (client, error) { return newBareQUICClient(srv.addr, srv.tls.client) },
 		accepted:  &srv.accepted,
 	}
 }
