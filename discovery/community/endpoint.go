@@ -29,8 +29,9 @@ type Endpoint struct {
 	malformed        atomic.Uint64
 }
 
-// NewEndpoint registers for the community packets of port. keys caches the
-// parsed public keys of senders; nil uses a cache shared by the process.
+// NewEndpoint registers for the community packets of port (one Endpoint
+// per port: it takes the port's community handler). keys caches the parsed
+// public keys of senders; nil uses a cache shared by the process.
 func NewEndpoint(port transport.Port, keys *KeyCache) *Endpoint {
 	if keys == nil {
 		keys = sharedKeys
