@@ -45,7 +45,8 @@ type PathEvent struct {
 type PathSubscriber interface {
 	// SubscribePathChanges returns a channel of path events and a function
 	// that ends the subscription (and closes the channel). A subscriber that
-	// does not keep up loses intermediate events, never the latest one.
+	// does not keep up gets older events folded into newer ones: it misses
+	// no kind of change and always sees the latest Stats.
 	// The channel is closed when the Conn ends.
 	SubscribePathChanges() (<-chan PathEvent, func())
 }

@@ -41,6 +41,9 @@ func (p *pacer) refill(now time.Duration) {
 
 // canSend reports whether a packet may leave now.
 func (p *pacer) canSend(now time.Duration) bool {
+	if p.rate == 0 {
+		return true // not pacing
+	}
 	p.refill(now)
 	return p.tokens > 0
 }

@@ -72,7 +72,8 @@ type pathWatch struct {
 
 // SubscribePathChanges returns a channel of path events (RTT shift,
 // address change, loss spike, bandwidth change) and a function that ends
-// the subscription. A slow subscriber loses older events, never the newest.
+// the subscription. A slow subscriber gets older events folded into newer
+// ones: it never misses a kind of change, nor the latest Stats.
 func (c *conn) SubscribePathChanges() (<-chan transport.PathEvent, func()) {
 	ch := make(chan transport.PathEvent, pathSubscriberCap)
 	c.mu.Lock()
@@ -109,12 +110,16 @@ func (w *pathWatch) closeAll() {
 func (w *pathWatch) publish(c *conn, change transport.PathChange) {
 	ev := transport.PathEvent{Change: change, Stats: c.statsLocked()}
 	for _, ch := range w.subs {
+		e := ev
 		for {
 			select {
-			case ch <- ev:
+			case ch <- e:
 			default:
-				select { // full: drop the oldest so the newest gets in
-				case <-ch:
+				// Full: fold the oldest event's changes into this one, so a
+				// slow subscriber still learns every kind of change.
+				select {
+				case old := <-ch:
+					e.Change |= old.Change
 				default:
 				}
 				continue
