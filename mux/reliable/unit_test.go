@@ -9,7 +9,7 @@ func TestRangeSetMergesAndCountsNewValues(t *testing.T) {
 	var r rangeSet
 	steps := []struct {
 		start, end, added uint64
-		want          []span
+		want              []span
 	}{
 		{10, 20, 10, []span{{10, 20}}},
 		{30, 40, 10, []span{{10, 20}, {30, 40}}},
