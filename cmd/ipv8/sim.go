@@ -41,11 +41,12 @@ func runSim(ctx context.Context, args []string) error {
 	if *edge {
 		cfg.Strategy = community.EdgeWalk{}
 	}
-	lastPrint := time.Duration(-1)
+	lastPrint, allPrinted := time.Duration(-1), false
 	if !*quiet {
 		cfg.Progress = func(p sim.Progress) {
-			if p.Simulated-lastPrint >= 5*time.Second || p.Converged == p.Nodes {
-				lastPrint = p.Simulated
+			all := p.Converged == p.Nodes && !allPrinted
+			if p.Simulated-lastPrint >= 5*time.Second || all {
+				lastPrint, allPrinted = p.Simulated, allPrinted || all
 				fmt.Fprintf(os.Stderr, "t=%5.1fs  %d/%d hosts at %d+ verified peers\n",
 					p.Simulated.Seconds(), p.Converged, p.Nodes, *target)
 			}
