@@ -43,6 +43,10 @@ const (
 	PortRestricted Kind = "portrestricted" // EIM, APDF
 	AddrDependent  Kind = "addrdependent"  // ADM, APDF
 	Symmetric      Kind = "symmetric"      // APDM, APDF
+	// Sequential is symmetric with sequential ports: every new flow gets
+	// the next port (a counter shared by the router's flows), so a host
+	// that learnt its last port can predict the next.
+	Sequential Kind = "sequential" // APDM, APDF
 )
 
 // NAT is one client of the lab and the router in front of it.
@@ -98,6 +102,8 @@ type Lab struct {
 	nss    []string
 	daemon []*exec.Cmd
 	closed bool
+	moves  int               // Move's counter (names its links and subnets)
+	uplink map[string]string // client → its current uplink, after a Move
 }
 
 type natInfo struct {

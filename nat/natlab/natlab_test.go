@@ -42,7 +42,7 @@ func TestRouterRulesLoadInNftables(t *testing.T) {
 	if Missing(Config{NoCoturn: true}) != "" {
 		t.Skip("natlab: skipped: " + Missing(Config{NoCoturn: true}))
 	}
-	for _, k := range []Kind{FullCone, AddrRestricted, PortRestricted, AddrDependent, Symmetric} {
+	for _, k := range []Kind{FullCone, AddrRestricted, PortRestricted, AddrDependent, Symmetric, Sequential} {
 		cmd := exec.Command("nft", "-c", "-f", "-")
 		cmd.Stdin = strings.NewReader(routerRules(k, STUN1, 30))
 		if out, err := cmd.CombinedOutput(); err != nil {

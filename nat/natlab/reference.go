@@ -20,7 +20,7 @@ func Expected(k Kind) (mapping, filtering nat.Behavior) {
 		return nat.EndpointIndependent, nat.AddressAndPortDependent
 	case AddrDependent:
 		return nat.AddressDependent, nat.AddressAndPortDependent
-	case Symmetric:
+	case Symmetric, Sequential:
 		return nat.AddressAndPortDependent, nat.AddressAndPortDependent
 	}
 	return nat.Unknown, nat.Unknown

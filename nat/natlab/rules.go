@@ -14,6 +14,8 @@ import (
 //     leave a conntrack entry that later clashes with outbound NAT);
 //   - port-restricted cone is plain masquerade (conntrack keeps the port);
 //   - symmetric is masquerade with fully random ports;
+//   - sequential (symmetric with predictable ports) SNATs each new flow to
+//     the next port of a counter (nft numgen inc);
 //   - address-dependent mapping SNATs to a port hashed from the internal
 //     address and port and the remote IP;
 //   - full cone and address-restricted learn, after SNAT, a map from the
@@ -21,6 +23,12 @@ import (
 //     and mapped port for address-restricted) and DNAT new inbound flows by
 //     it. Map entries time out with the conntrack UDP timeout and are
 //     refreshed by outbound packets only.
+// The ports a Sequential router hands out, in order, then again.
+const (
+	seqPortBase = 20000
+	seqPorts    = 2000
+)
+
 func routerRules(kind Kind, wan netip.Addr, timeout int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `flush ruleset
@@ -58,6 +66,22 @@ table ip natlab {
 	switch kind {
 	case Symmetric:
 		b.WriteString("\t\toifname \"wan\" masquerade fully-random\n")
+	case Sequential:
+		// numgen inc counts the flows that reach this rule (only a flow's
+		// first packet passes the nat chain), and a map turns the count
+		// into the next port of 20000–21999: the map's values are typed
+		// ports, where the raw number would land byte-swapped (nft 1.0.6
+		// hands the 32-bit host-order count to the 16-bit port as is). The
+		// kernel moves on when that port is taken towards the same remote.
+		fmt.Fprintf(&b, "\t\toifname \"wan\" meta l4proto udp snat ip to %s : numgen inc mod %d map { ", wan, seqPorts)
+		for i := range seqPorts {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%d : %d", i, seqPortBase+i)
+		}
+		b.WriteString(" }\n")
+		b.WriteString("\t\toifname \"wan\" masquerade\n")
 	case AddrDependent:
 		fmt.Fprintf(&b, "\t\toifname \"wan\" meta l4proto udp snat ip to %s : jhash ip saddr . udp sport . ip daddr mod 20000 offset 20000\n", wan)
 		b.WriteString("\t\toifname \"wan\" masquerade\n")
