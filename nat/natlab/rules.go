@@ -23,6 +23,7 @@ import (
 //     and mapped port for address-restricted) and DNAT new inbound flows by
 //     it. Map entries time out with the conntrack UDP timeout and are
 //     refreshed by outbound packets only.
+//
 // The ports a Sequential router hands out, in order, then again.
 const (
 	seqPortBase = 20000
