@@ -6,6 +6,12 @@ import (
 	"strings"
 )
 
+// The ports a Sequential router hands out, in order, then again.
+const (
+	seqPortBase = 20000
+	seqPorts    = 2000
+)
+
 // routerRules is the nftables ruleset of a router namespace that gives the
 // RFC 4787 behaviour of kind, after the recipe in shared/natlab:
 //
@@ -23,13 +29,6 @@ import (
 //     and mapped port for address-restricted) and DNAT new inbound flows by
 //     it. Map entries time out with the conntrack UDP timeout and are
 //     refreshed by outbound packets only.
-//
-// The ports a Sequential router hands out, in order, then again.
-const (
-	seqPortBase = 20000
-	seqPorts    = 2000
-)
-
 func routerRules(kind Kind, wan netip.Addr, timeout int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `flush ruleset
