@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -47,6 +48,9 @@ type Transport struct {
 	timers  *timerHeap
 	stats   counters
 	bufs    sync.Pool // *sendBuf
+	batches sync.Pool // *batchBufs
+
+	batchWriter atomic.Pointer[BatchWriter]
 
 	tsMu   sync.Mutex
 	lastTS uint64
@@ -116,6 +120,22 @@ func New(key *peer.PrivateKey, port transport.Port, cfg Config) (*Transport, err
 	port.HandleType(transport.TypeNoiseCookie, t.handleCookie)
 	port.HandleType(transport.TypeNoiseData, t.handleData)
 	return t, nil
+}
+
+// BatchWriter sends several packets to one address from the port, with
+// one system call where the platform has one (sendmmsg). It returns how
+// many were sent; on an error the rest were not.
+type BatchWriter func(pkts [][]byte, to netip.AddrPort) (int, error)
+
+// SetBatchWriter installs w for sessions' SendBatch on direct paths (nil
+// removes it). transport/udp installs its port's WriteBatch here; this
+// package does not import it.
+func (t *Transport) SetBatchWriter(w BatchWriter) {
+	if w == nil {
+		t.batchWriter.Store(nil)
+		return
+	}
+	t.batchWriter.Store(&w)
 }
 
 // LocalPeer is the identity the Transport authenticates as.
