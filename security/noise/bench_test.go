@@ -2,6 +2,7 @@ package noise
 
 import (
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -308,4 +309,58 @@ func BenchmarkSendBatch(b *testing.B) {
 	for b.Loop() {
 		s.SendBatch(payloads)
 	}
+}
+
+// BenchmarkIdleSessionHeap reports the heap one idle session costs on the
+// responder (its share of the ≤ 4 KiB per idle connection target).
+func BenchmarkIdleSessionHeap(b *testing.B) {
+	clk := newFakeClock()
+	hb := newHandshakeBench(b, newKey(b), newKey(b), Config{Clock: clk})
+	keys := make([]*Transport, 0, 1000)
+	for i := 0; i < cap(keys); i++ {
+		x, err := New(newKey(b), &syncPort{addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1)}, Config{Clock: clk})
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys = append(keys, x)
+	}
+	b.ResetTimer()
+	var perSession float64
+	for b.Loop() {
+		y := hb.y
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for _, x := range keys {
+			xp := x.port.(*syncPort)
+			pub, _ := y.id.PublicKey()
+			h, _ := x.newInitiator(PatternIK, y.id, pub.X25519(), x.primary, &directPath{port: xp, addr: hb.yp.addr}, nil, nil, x.now().Add(time.Minute))
+			h.start()
+			for len(xp.out) > 0 || len(hb.yp.out) > 0 {
+				for _, p := range xp.out {
+					hb.yp.h[p.data[0]](p.data, p.from)
+				}
+				xp.out = nil
+				out := hb.yp.out
+				hb.yp.out = nil
+				for _, p := range out {
+					xp.h[p.data[0]](p.data, p.from)
+				}
+			}
+			<-y.acceptQ
+		}
+		clk.Advance(time.Minute) // handshakes settle, caches of the handshake expire
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		perSession = float64(m1.HeapAlloc-m0.HeapAlloc) / float64(len(keys))
+		b.StopTimer()
+		for _, x := range keys {
+			if s := y.sessions[x.id]; s != nil {
+				s.close(false, nil)
+			}
+		}
+		y.lastInit.Purge()
+		b.StartTimer()
+	}
+	b.ReportMetric(perSession, "heap-B/session")
 }

@@ -8,12 +8,16 @@ import "sync"
 // does not depend on how far the counter jumped.
 const (
 	replayWordBits = 64
-	replayWords    = 64 // a power of two: ring positions are masked
+	// replayWords is the ring's length: 34 words give a 2112-packet window
+	// (≥ 2048 as specified) in 272 bytes per receiving key. A power of two
+	// would make the ring index a mask instead of a (constant, compiled to
+	// a multiplication) modulo, at twice the memory for the next size.
+	replayWords = 34
 	// ReplayWindow is how far behind the highest counter received a packet
 	// may arrive and still be accepted once. One word of the ring is the
 	// one being filled, so the guaranteed window is one word short of the
 	// ring.
-	ReplayWindow = (replayWords - 1) * replayWordBits // 4032
+	ReplayWindow = (replayWords - 1) * replayWordBits // 2112
 )
 
 // replayWindow drops duplicated and replayed packets of one receiving key.
