@@ -47,8 +47,8 @@ const (
 // open fewer; the server-side figures are per session either way.
 var idleSessions = map[string]int{
 	stackQUIC:       10_000,
-	stackLibp2pQUIC: 2_000,
-	stackLibp2pTCP:  2_000,
+	stackLibp2pQUIC: 10_000,
+	stackLibp2pTCP:  10_000,
 	stackIPv8QUIC:   10_000,
 	stackIPv8UDP:    10_000,
 }
