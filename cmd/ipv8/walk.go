@@ -143,8 +143,12 @@ func walkSummary(c *community.Community, n int) error {
 	s := c.Stats()
 	fmt.Fprintf(os.Stderr, "verified %d peers; WAN address %s; %d requests sent, %d responses, %d walk timeouts\n",
 		n, c.WANAddr(), s.RequestsSent, s.ResponsesIn, s.WalkTimeouts)
-	if n == 0 {
-		return errors.New("no peer verified (is the bootstrap address right, and the community ID?)")
+	switch {
+	case n == 0 && s.ResponsesIn > 0:
+		// As in py-ipv8, bootstrap addresses are trackers, not peers.
+		return errors.New("no peer verified: the bootstrap answered but introduced no other peer (bootstrap nodes themselves are not counted)")
+	case n == 0:
+		return errors.New("no peer verified: no answer (is the bootstrap address right, and the community ID?)")
 	}
 	return nil
 }
