@@ -14,6 +14,7 @@ const (
 	bbrFullBwThreshold   = 1.25
 	bbrFullBwRounds      = 3
 	bbrHighLossThreshold = 0.15 // a round losing more than this is treated as congestion (BBR v2's idea)
+	bbrLossMinPackets    = 20   // rounds smaller than this say too little about the loss rate
 )
 
 var bbrPacingGainCycle = [8]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
@@ -167,10 +168,13 @@ func (b *bbr) onAck(now time.Duration, acked int, rs *rateSample) {
 }
 
 func (b *bbr) endRound() {
-	if total := b.roundDelivered + b.roundLost; total > 0 && b.roundLost > 0 &&
+	if total := b.roundDelivered + b.roundLost; total >= bbrLossMinPackets*b.mss && b.roundLost > 0 &&
 		float64(b.roundLost)/float64(total) > bbrHighLossThreshold {
-		// Heavy loss: bound what is in flight below what was delivered.
-		b.inflightHi = max(int(float64(b.roundDelivered)*0.85), bbrProbeRTTCwndPkts*b.mss)
+		// Heavy loss: bound what is in flight below what was delivered,
+		// but never below the path's measured BDP: random loss does not
+		// lower the bandwidth the path delivers, so the model's BDP stays
+		// a safe floor, and small rounds cannot ratchet the bound down.
+		b.inflightHi = max(int(float64(b.roundDelivered)*0.85), b.bdp(1), bbrProbeRTTCwndPkts*b.mss)
 		if !b.filledPipe {
 			b.filledPipe = true
 		}

@@ -38,11 +38,15 @@ func newKey(t testing.TB) *peer.PrivateKey {
 
 // connect runs a client Conn over pcC and a server Conn over pcS.
 func connect(t testing.TB, pcC, pcS transport.PacketConn, cfgC, cfgS Config, payload int) *pair {
+	return connectGSO(t, pcC, pcS, cfgC, cfgS, payload, false)
+}
+
+func connectGSO(t testing.TB, pcC, pcS transport.PacketConn, cfgC, cfgS Config, payload int, gso bool) *pair {
 	t.Helper()
 	kc, ks := newKey(t), newKey(t)
 	p := &pair{
-		ec: plainsession.New(pcC, kc, payload),
-		es: plainsession.New(pcS, ks, payload),
+		ec: plainsession.NewWithGSO(pcC, kc, payload, gso),
+		es: plainsession.NewWithGSO(pcS, ks, payload, gso),
 		mc: New(cfgC),
 		ms: New(cfgS),
 	}
@@ -79,7 +83,7 @@ func (p *pair) close() {
 }
 
 // loopbackPair connects two Conns over UDP on 127.0.0.1.
-func loopbackPair(t testing.TB, cfg Config, payload int) *pair {
+func loopbackPair(t testing.TB, cfg Config, payload int, gso ...bool) *pair {
 	t.Helper()
 	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -93,7 +97,7 @@ func loopbackPair(t testing.TB, cfg Config, payload int) *pair {
 		_ = c.SetReadBuffer(8 << 20)
 		_ = c.SetWriteBuffer(8 << 20)
 	}
-	return connect(t, a, b, cfg, cfg, payload)
+	return connectGSO(t, a, b, cfg, cfg, payload, len(gso) > 0 && gso[0])
 }
 
 // simNet builds a netsim network with a client and a server host.

@@ -1,5 +1,7 @@
 package reliable
 
+import "slices"
+
 // span is the half-open interval [start, end).
 type span struct{ start, end uint64 }
 
@@ -63,24 +65,28 @@ func (r *rangeSet) remove(start, end uint64) {
 	if start >= end {
 		return
 	}
-	out := r.s[:0:0]
-	changed := false
-	for _, x := range r.s {
-		if x.end <= start || x.start >= end {
-			out = append(out, x)
-			continue
-		}
-		changed = true
-		if x.start < start {
-			out = append(out, span{x.start, start})
-		}
-		if x.end > end {
-			out = append(out, span{end, x.end})
-		}
+	i := 0
+	for i < len(r.s) && r.s[i].end <= start {
+		i++
 	}
-	if changed {
-		r.s = append(r.s[:0], out...)
+	j := i
+	for j < len(r.s) && r.s[j].start < end {
+		j++
 	}
+	if i == j {
+		return
+	}
+	var keep [2]span
+	k := 0
+	if r.s[i].start < start {
+		keep[k] = span{r.s[i].start, start}
+		k++
+	}
+	if r.s[j-1].end > end {
+		keep[k] = span{end, r.s[j-1].end}
+		k++
+	}
+	r.s = slices.Replace(r.s, i, j, keep[:k]...)
 }
 
 // contains reports whether v is in the set.

@@ -2,6 +2,7 @@ package reliable
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ipv8/go-ipv8/protocol"
 	"github.com/ipv8/go-ipv8/transport"
@@ -33,7 +34,7 @@ func (c *conn) receive(b []byte) {
 	c.stats.packetsReceived++
 	c.stats.bytesReceived += uint64(len(b))
 	c.lastRecv = now
-	eliciting, err := c.handleFrames(b[n:])
+	eliciting, err := c.handleFrames(b[n:], now)
 	if err != nil {
 		// The peer is authenticated, so a frame it cannot have meant is a
 		// bug or an attack on its own connection: close, as QUIC does.
@@ -47,7 +48,7 @@ func (c *conn) receive(b []byte) {
 		c.mu.Unlock()
 		return
 	}
-	c.ack.onReceived(pn, eliciting, c.m.now())
+	c.ack.onReceived(pn, eliciting, now)
 	c.checkPath(now)
 	wake := c.wantsService(now)
 	c.updateTimerLocked(now)
@@ -59,8 +60,7 @@ func (c *conn) receive(b []byte) {
 
 // handleFrames applies every frame of a packet and reports whether one was
 // ack-eliciting (anything but ACK).
-func (c *conn) handleFrames(b []byte) (eliciting bool, err error) {
-	now := c.m.now()
+func (c *conn) handleFrames(b []byte, now time.Duration) (eliciting bool, err error) {
 	for len(b) > 0 {
 		var n int
 		t := b[0]

@@ -43,6 +43,7 @@ type Endpoint struct {
 	key        *peer.PrivateKey
 	maxPayload int
 	batch      *ipv4.PacketConn // sendmmsg/recvmmsg when pc is a *net.UDPConn
+	gso        bool             // send with UDP GSO (Linux, UDP socket, Options.GSO)
 
 	mu       sync.Mutex
 	sessions map[uint64]*Session
@@ -54,10 +55,17 @@ type Endpoint struct {
 // New starts an endpoint on pc; maxPayload is what its sessions' MaxPayload
 // reports (it must leave room for the 41-byte hello header in pc's MTU).
 func New(pc transport.PacketConn, key *peer.PrivateKey, maxPayload int) *Endpoint {
+	return NewWithGSO(pc, key, maxPayload, false)
+}
+
+// NewWithGSO is New with UDP GSO for SendBatch when gso is set and pc is
+// a UDP socket on Linux.
+func NewWithGSO(pc transport.PacketConn, key *peer.PrivateKey, maxPayload int, gso bool) *Endpoint {
 	e := &Endpoint{pc: pc, key: key, maxPayload: maxPayload,
 		sessions: make(map[uint64]*Session), accept: make(chan *Session, 1024), done: make(chan struct{})}
 	if u, ok := pc.(*net.UDPConn); ok {
 		e.batch = ipv4.NewPacketConn(u)
+		e.gso = gso && gsoSupported
 	}
 	go e.readLoop()
 	return e
@@ -205,6 +213,8 @@ type Session struct {
 	done     chan struct{}
 	scratch  [][]byte
 	msgs     []ipv4.Message
+	gsoBuf   []byte
+	oob      []byte
 }
 
 var _ security.Session = (*Session)(nil)
@@ -289,7 +299,8 @@ func (s *Session) Send(b []byte) error {
 	return err
 }
 
-// SendBatch sends several payloads, with one sendmmsg on a UDP socket.
+// SendBatch sends several payloads: on Linux with UDP GSO (runs of
+// equal-sized packets in one sendmsg each), else with one sendmmsg.
 func (s *Session) SendBatch(payloads [][]byte) (int, error) {
 	if s.e.batch == nil {
 		for i, p := range payloads {
@@ -304,6 +315,14 @@ func (s *Session) SendBatch(payloads [][]byte) (int, error) {
 	if s.closed {
 		return 0, security.ErrSessionClosed
 	}
+	for _, p := range payloads {
+		if len(p) > s.e.maxPayload {
+			return 0, security.ErrTooLarge
+		}
+	}
+	if gsoSupported && s.e.gso {
+		return s.sendGSO(payloads)
+	}
 	for len(s.scratch) < len(payloads) {
 		s.scratch = append(s.scratch, make([]byte, 0, helloLen+s.e.maxPayload))
 	}
@@ -315,9 +334,6 @@ func (s *Session) SendBatch(payloads [][]byte) (int, error) {
 	}
 	ua := net.UDPAddrFromAddrPort(s.addr)
 	for i, p := range payloads {
-		if len(p) > s.e.maxPayload {
-			return i, security.ErrTooLarge
-		}
 		s.scratch[i] = append(s.header(s.scratch[i][:0]), p...)
 		s.msgs[i].Buffers[0] = s.scratch[i]
 		s.msgs[i].Addr = ua
@@ -325,6 +341,45 @@ func (s *Session) SendBatch(payloads [][]byte) (int, error) {
 	sent := 0
 	for sent < len(payloads) {
 		n, err := s.e.batch.WriteBatch(s.msgs[sent:len(payloads)], 0)
+		if err != nil {
+			return sent, err
+		}
+		sent += n
+	}
+	return sent, nil
+}
+
+// sendGSO sends runs of packets of one size (the last of a run may be
+// shorter) with one system call each.
+func (s *Session) sendGSO(payloads [][]byte) (int, error) {
+	u := s.e.pc.(*net.UDPConn)
+	if cap(s.gsoBuf) < 65535 {
+		s.gsoBuf = make([]byte, 0, 65535)
+		s.oob = make([]byte, 64)
+	}
+	sent := 0
+	for sent < len(payloads) {
+		buf := s.gsoBuf[:0]
+		seg := len(s.header(nil)) + len(payloads[sent])
+		n := 0
+		for sent+n < len(payloads) && n < maxGSOSegments {
+			p := payloads[sent+n]
+			size := len(s.header(nil)) + len(p)
+			if size > seg || len(buf)+size > cap(buf) {
+				break
+			}
+			buf = append(s.header(buf), p...)
+			n++
+			if size < seg {
+				break // a shorter packet ends the run
+			}
+		}
+		var err error
+		if n == 1 {
+			_, err = u.WriteToUDPAddrPort(buf, s.addr)
+		} else {
+			err = writeGSO(u, buf, seg, s.addr, s.oob)
+		}
 		if err != nil {
 			return sent, err
 		}
