@@ -84,9 +84,10 @@ func (m *Muxer) NewConn(sess security.Session, initiator bool) (transport.Conn, 
 	m.mu.Unlock()
 	c.mu.Lock()
 	c.updateTimerLocked(m.now())
+	pending := c.hasPending()
 	c.mu.Unlock()
 	sess.SetReceiver(c.receive)
-	if c.hasPending() {
+	if pending {
 		m.schedule(c)
 	}
 	return c, nil
