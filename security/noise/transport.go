@@ -124,8 +124,10 @@ func New(key *peer.PrivateKey, port transport.Port, cfg Config) (*Transport, err
 
 // BatchWriter sends several packets to one address from the port, with
 // one system call where the platform has one (sendmmsg). It returns how
-// many were sent; on an error the rest were not.
-type BatchWriter func(pkts [][]byte, to netip.AddrPort) (int, error)
+// many were sent; on an error the rest were not. It is an alias so that
+// transports can install one through an interface without importing this
+// package.
+type BatchWriter = func(pkts [][]byte, to netip.AddrPort) (int, error)
 
 // SetBatchWriter installs w for sessions' SendBatch on direct paths (nil
 // removes it). transport/udp installs its port's WriteBatch here; this

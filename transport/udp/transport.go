@@ -1,0 +1,288 @@
+package udp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ipv8/go-ipv8/mux"
+	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/security"
+	"github.com/ipv8/go-ipv8/transport"
+)
+
+// TransportName is the raw-UDP transport's name in logs, Conn.Transport()
+// and the CLI.
+const TransportName = "udp"
+
+// DefaultAcceptBacklog bounds inbound Conns waiting for Listener.Accept.
+const DefaultAcceptBacklog = 128
+
+// TransportConfig tunes a Transport; the zero value is usable.
+type TransportConfig struct {
+	// Logger receives the transport's few log lines (default slog.Default()).
+	Logger *slog.Logger
+	// AcceptBacklog bounds inbound Conns waiting for Accept (default
+	// DefaultAcceptBacklog); beyond it they are closed.
+	AcceptBacklog int
+}
+
+// Transport is the raw-UDP transport: /ip4|ip6/…/udp/N/ipv8 addresses,
+// secure datagram sessions from a security.SecureTransport (Noise), and
+// reliable streams over them from a mux.Muxer. It composes both by their
+// interfaces (the root package wires security/noise and mux/reliable in),
+// and it implements transport.Transport.
+//
+// One session per peer: the security layer returns the live session when a
+// peer is dialled again or dials us at the same time, and the transport
+// keeps one Conn per session, so a Dial may return a Conn that Accept also
+// yielded (the host keeps one Conn per peer anyway).
+type Transport struct {
+	local peer.ID
+	port  transport.Port
+	sec   security.SecureTransport
+	mx    mux.Muxer
+	laddr ma.Multiaddr
+	log   *slog.Logger
+
+	cancel context.CancelFunc // stops the accept loop
+	loop   chan struct{}      // closed when the accept loop returns
+
+	mu       sync.Mutex
+	closed   bool
+	conns    *connTable
+	listener *listener
+	backlog  int
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// NewTransport returns the raw-UDP transport of the identity key on port,
+// securing sessions with sec and multiplexing them with mx. The transport
+// owns sec and mx from then on (Close closes them); port stays its
+// owner's. When port is a *Port and sec can take a batch writer (as
+// security/noise can), sessions' batched sends go out with the port's
+// WriteBatch (sendmmsg on Linux).
+func NewTransport(key *peer.PrivateKey, port transport.Port, sec security.SecureTransport, mx mux.Muxer, cfg TransportConfig) (*Transport, error) {
+	if key == nil || port == nil || sec == nil || mx == nil {
+		return nil, errors.New("udp: NewTransport needs a key, a port, a security transport and a muxer")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.AcceptBacklog <= 0 {
+		cfg.AcceptBacklog = DefaultAcceptBacklog
+	}
+	laddr, err := transport.FromAddrPort(port.LocalAddr(), "/ipv8")
+	if err != nil {
+		return nil, fmt.Errorf("udp: local address: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Transport{
+		local:   key.ID(),
+		port:    port,
+		sec:     sec,
+		mx:      mx,
+		laddr:   laddr,
+		log:     cfg.Logger.With("transport", TransportName),
+		cancel:  cancel,
+		loop:    make(chan struct{}),
+		conns:   newConnTable(),
+		backlog: cfg.AcceptBacklog,
+	}
+	if p, ok := port.(*Port); ok {
+		if bs, ok := sec.(batchWriterSetter); ok {
+			bs.SetBatchWriter(newSessionBatchWriter(p).write)
+		}
+	}
+	go t.acceptLoop(ctx)
+	return t, nil
+}
+
+// batchWriterSetter is the optional interface of a security transport that
+// can send sessions' batches with one system call.
+type batchWriterSetter interface {
+	SetBatchWriter(w func(pkts [][]byte, to netip.AddrPort) (int, error))
+}
+
+// Name returns "udp".
+func (t *Transport) Name() string { return TransportName }
+
+// LocalPeer is the identity the transport authenticates as.
+func (t *Transport) LocalPeer() peer.ID { return t.local }
+
+// CanDial reports whether raddr is /ip4|ip6/…/udp/N/ipv8 (without /p2p/).
+func (t *Transport) CanDial(raddr ma.Multiaddr) bool {
+	_, err := dialAddr(raddr)
+	return err == nil
+}
+
+// dialAddr returns the UDP address of a /ip4|ip6/…/udp/N/ipv8 multiaddr.
+func dialAddr(raddr ma.Multiaddr) (netip.AddrPort, error) {
+	ap, rest, err := transport.ToAddrPort(raddr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if len(rest) != 1 || rest[0].Code() != peer.P_IPV8 {
+		return netip.AddrPort{}, fmt.Errorf("%w: %s is not /ip4|ip6/…/udp/N/ipv8", transport.ErrAddrNotSupported, raddr)
+	}
+	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: %s has no usable address", transport.ErrAddrNotSupported, raddr)
+	}
+	return ap, nil
+}
+
+// Dial opens a Conn to p at raddr: a Noise IK handshake (one round trip)
+// and a mux connection over the session, which needs no handshake of its
+// own. With p empty the handshake is XX and the Conn is with whoever
+// answers. A live session with p is reused. The remote must prove that it
+// holds p's key, or Dial fails with an error wrapping
+// transport.ErrWrongPeer (and security.ErrWrongPeer).
+func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.Conn, error) {
+	if t.isClosed() {
+		return nil, transport.ErrTransportClosed
+	}
+	if p != "" {
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("udp: dial: %w", err)
+		}
+	}
+	ap, err := dialAddr(raddr)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := t.sec.Dial(ctx, ap, p, nil)
+	if err != nil {
+		err = dialErr(err)
+		t.log.Debug("dial failed", "peer", p, "addr", raddr, "err", err)
+		return nil, err
+	}
+	if p != "" && sess.RemotePeer() != p { // the security layer checked it; defence in depth
+		sess.Close()
+		return nil, fmt.Errorf("%w: dialled %s, the remote is %s", transport.ErrWrongPeer, p, sess.RemotePeer())
+	}
+	c, _, err := t.connFor(sess)
+	return c, err
+}
+
+// dialErr maps the security layer's errors to the transport's sentinels,
+// keeping both matchable with errors.Is.
+func dialErr(err error) error {
+	switch {
+	case errors.Is(err, security.ErrWrongPeer):
+		return fmt.Errorf("%w: %w", transport.ErrWrongPeer, err)
+	case errors.Is(err, security.ErrHandshakeTimeout):
+		return fmt.Errorf("%w: %w", transport.ErrHandshakeTimeout, err)
+	}
+	return fmt.Errorf("udp: dial: %w", err)
+}
+
+// connFor returns the Conn of a session, making it on first sight. created
+// tells whether this call made it.
+func (t *Transport) connFor(sess security.Session) (transport.Conn, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		sess.Close()
+		return nil, false, transport.ErrTransportClosed
+	}
+	if c := t.conns.get(sess); c != nil {
+		return c, false, nil
+	}
+	// Stream IDs are split by which side has the lower peer ID, not by who
+	// dialled: with simultaneous opens and reused sessions both sides may
+	// have dialled, and they must still pick opposite halves.
+	c, err := t.mx.NewConn(sess, t.local < sess.RemotePeer())
+	if err != nil {
+		sess.Close()
+		return nil, false, fmt.Errorf("udp: %w", err)
+	}
+	t.conns.add(sess, c)
+	return c, true, nil
+}
+
+// acceptLoop takes the sessions remotes opened and hands their Conns to
+// the listener. It is the transport's one goroutine.
+func (t *Transport) acceptLoop(ctx context.Context) {
+	defer close(t.loop)
+	for {
+		sess, err := t.sec.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			t.log.Debug("accept stopped", "err", err)
+			return
+		}
+		c, created, err := t.connFor(sess)
+		if err != nil || !created {
+			continue // refused, or a Dial already has its Conn
+		}
+		t.mu.Lock()
+		l := t.listener
+		t.mu.Unlock()
+		if l == nil || !l.offer(c) {
+			// Nobody listens (as with QUIC, inbound connections are
+			// refused), or the backlog is full.
+			c.CloseWithError(transport.CodeResourceLimit, "not accepting connections")
+		}
+	}
+}
+
+// Listen starts accepting inbound Conns. A transport has one listener at
+// a time.
+func (t *Transport) Listen() (transport.Listener, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, transport.ErrTransportClosed
+	}
+	if t.listener != nil {
+		return nil, errors.New("udp: already listening")
+	}
+	t.listener = newListener(t, t.backlog)
+	return t.listener, nil
+}
+
+func (t *Transport) removeListener(l *listener) {
+	t.mu.Lock()
+	if t.listener == l {
+		t.listener = nil
+	}
+	t.mu.Unlock()
+}
+
+// Close closes every Conn and the listener, then the muxer and the
+// security transport. The port stays open.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	l := t.listener
+	conns := t.conns.all()
+	t.mu.Unlock()
+	if l != nil {
+		l.Close()
+	}
+	for _, c := range conns {
+		c.CloseWithError(transport.CodeConnClosing, "transport closed")
+	}
+	t.cancel()
+	errs := []error{t.mx.Close(), t.sec.Close()}
+	<-t.loop
+	return errors.Join(errs...)
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
