@@ -196,7 +196,10 @@ func (c *conn) CloseWithError(code transport.ErrorCode, reason string) error {
 	c.closeLocked(&transport.ConnError{Code: code, Reason: reason}, &closeFrame{code: uint64(code), reason: []byte(reason)})
 	c.mu.Unlock()
 	c.m.schedule(c)
-	<-c.done
+	select {
+	case <-c.done:
+	case <-c.m.exited: // the Muxer closed meanwhile and finished every conn
+	}
 	return nil
 }
 

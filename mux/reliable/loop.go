@@ -112,8 +112,26 @@ func (m *Muxer) Close() error {
 	}
 	close(m.stop)
 	<-m.exited
+	// Finish what the loop did not (a conn closed concurrently by its user).
+	m.mu.Lock()
+	rest := make([]*conn, 0, len(m.conns))
+	for c := range m.conns {
+		rest = append(rest, c)
+	}
+	clear(m.conns)
+	m.mu.Unlock()
+	for _, c := range rest {
+		c.mu.Lock()
+		c.closeLocked(ErrMuxerClosedConn, nil)
+		c.finishLocked()
+		c.mu.Unlock()
+		c.sess.Close()
+	}
 	return nil
 }
+
+// ErrMuxerClosedConn is what operations of a Conn return after its Muxer closed.
+var ErrMuxerClosedConn = &transport.ConnError{Code: transport.CodeConnClosing, Reason: "muxer closed"}
 
 func (m *Muxer) now() time.Duration { return time.Since(m.epoch) }
 
