@@ -447,8 +447,11 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 		s := h.rekey
 		h.finishLocked(s, nil)
 		h.mu.Unlock()
-		s.installInitiated(kp, confirm, remoteEpoch)
+		// Publish the index before the first packet under the keys goes
+		// out, so that the reply finds them.
+		kp.sess = s
 		t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
+		s.installInitiated(kp, confirm, remoteEpoch)
 		s.rekeyEnded(h, nil)
 		t.stats.rekeys.Add(1)
 		return
@@ -475,8 +478,9 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 		t.sessions[id] = s
 	}
 	t.mu.Unlock()
-	s.installInitiated(kp, confirm, remoteEpoch)
+	kp.sess = s
 	t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
+	s.installInitiated(kp, confirm, remoteEpoch)
 	h.finishLocked(s, nil)
 	h.mu.Unlock()
 	t.log.Debug("session established", "remote", id.ShortString(), "pattern", h.pattern.String(), "initiator", true, "merged", merged)

@@ -200,7 +200,7 @@ func (s *session) installNext(kp *keypair) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		kp.wipe()
+		s.t.dropKeypair(kp)
 		return
 	}
 	old := s.next
@@ -212,14 +212,14 @@ func (s *session) installNext(kp *keypair) {
 	}
 }
 
-// installInitiated makes keys we initiated current (they are confirmed to
-// us by message 2) and starts confirming them to the peer.
+// installInitiated makes keys we initiated current (message 2 confirmed
+// them to us) and starts confirming them to the peer. The caller has set
+// kp.sess and published kp's index, so that the peer's answer finds them.
 func (s *session) installInitiated(kp *keypair, confirm []byte, remoteEpoch uint64) {
-	kp.sess = s
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		kp.wipe()
+		s.t.dropKeypair(kp)
 		return
 	}
 	now := s.t.now()
