@@ -8,9 +8,10 @@ import (
 	ipv8 "github.com/ipv8/go-ipv8"
 )
 
-// allStacks sets up every compared stack on loopback, go-ipv8's raw-UDP
-// transport only once it exists (until then the benchmark says why it is
-// missing and measures the others).
+// allStacks sets up every compared stack on loopback: go-ipv8's raw-UDP
+// transport through the Host only once it exists (until then the
+// benchmark says why it is missing and measures the others), and its
+// pieces composed without the Host (stackUDPParts) in any case.
 func allStacks(b *testing.B) []*stack {
 	sts := []*stack{
 		newBareQUICStack(b),
@@ -21,7 +22,7 @@ func allStacks(b *testing.B) []*stack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sts = append(sts, q)
+	sts = append(sts, q, newUDPPartsStack(b))
 	if why := udpUnavailable(); why != "" {
 		b.Log(why)
 		return sts

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 
 	ipv8 "github.com/ipv8/go-ipv8"
 	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/transport"
 )
 
 // The idle-session measurement runs the server in the benchmark's process
@@ -51,6 +53,7 @@ var idleSessions = map[string]int{
 	stackLibp2pTCP:  10_000,
 	stackIPv8QUIC:   10_000,
 	stackIPv8UDP:    10_000,
+	stackUDPParts:   10_000,
 }
 
 func TestMain(m *testing.M) {
@@ -71,7 +74,7 @@ func TestMain(m *testing.M) {
 // opens every session.
 func BenchmarkIdleSessions(b *testing.B) {
 	why := udpUnavailable() // the skip shows with -v
-	for _, name := range []string{stackQUIC, stackLibp2pQUIC, stackLibp2pTCP, stackIPv8QUIC, stackIPv8UDP} {
+	for _, name := range []string{stackQUIC, stackLibp2pQUIC, stackLibp2pTCP, stackIPv8QUIC, stackUDPParts, stackIPv8UDP} {
 		b.Run(name, func(b *testing.B) {
 			if name == stackIPv8UDP && why != "" {
 				b.Skip(why)
@@ -156,6 +159,31 @@ func startIdleServer(b *testing.B, name string) idleServer {
 		return idleServer{
 			target: addrs[0].String(),
 			open:   func() int { return len(srv.h.Conns()) },
+		}
+	case stackUDPParts:
+		var mu sync.Mutex
+		var conns []transport.Conn
+		// Like quic-go's server: keep each Conn, run nothing per Conn.
+		srv := newUDPPartsServer(b, new(atomic.Int64), func(c transport.Conn) {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		})
+		return idleServer{
+			target: srv.port.LocalAddr().String() + " " + srv.key.ID().String(),
+			open: func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				n := 0
+				for _, c := range conns {
+					select {
+					case <-c.Done():
+					default:
+						n++
+					}
+				}
+				return n
+			},
 		}
 	}
 	b.Fatalf("unknown stack %q", name)
@@ -292,6 +320,23 @@ func runIdleClients(kind string) int {
 			// One socket per client host (no kernel steering, which would
 			// take two), to stay within the file descriptor limit.
 			c, err := newIPv8Client(tname, *ai, ipv8.DisableSteering())
+			if err != nil {
+				return nil, err
+			}
+			return c, c.connect(ctx)
+		}
+	case stackUDPParts:
+		addrText, idText, _ := strings.Cut(target, " ")
+		addr, err := netip.ParseAddrPort(addrText)
+		if err != nil {
+			return fail(err)
+		}
+		id, err := peer.Decode(idText)
+		if err != nil {
+			return fail(err)
+		}
+		open = func(ctx context.Context) (any, error) {
+			c, err := newUDPPartsClient(addr, id, true)
 			if err != nil {
 				return nil, err
 			}
