@@ -170,6 +170,29 @@ func openCookie(m *CookieReply, mac1 *[macLen]byte, sealKey *[32]byte) ([cookieL
 func (j *cookieJar) note(now time.Time, halfOpen, maxHalfOpen int) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.advanceLocked(now)
+	j.count++
+	return j.loadedLocked(halfOpen, maxHalfOpen)
+}
+
+// underLoad reports the same without counting (for packets that failed
+// mac1, which must not make the responder look busy).
+func (j *cookieJar) underLoad(now time.Time, halfOpen, maxHalfOpen int) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.advanceLocked(now)
+	return j.loadedLocked(halfOpen, maxHalfOpen)
+}
+
+func (j *cookieJar) loadedLocked(halfOpen, maxHalfOpen int) bool {
+	if j.threshold < 0 {
+		return true
+	}
+	return j.count > j.threshold || j.last > j.threshold || 2*halfOpen >= maxHalfOpen
+}
+
+// advanceLocked starts a new counting window when the current one ended.
+func (j *cookieJar) advanceLocked(now time.Time) {
 	if d := now.Sub(j.windowStart); d >= loadWindow || d < 0 {
 		if d < 2*loadWindow && d >= 0 {
 			j.last = j.count
@@ -179,9 +202,4 @@ func (j *cookieJar) note(now time.Time, halfOpen, maxHalfOpen int) bool {
 		j.count = 0
 		j.windowStart = now
 	}
-	j.count++
-	if j.threshold < 0 {
-		return true
-	}
-	return j.count > j.threshold || j.last > j.threshold || 2*halfOpen >= maxHalfOpen
 }

@@ -1,6 +1,7 @@
 package noise
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -179,5 +180,32 @@ func TestAmplificationBoundedForUnvalidatedAddress(t *testing.T) {
 	}
 	if b.tr.Stats().DroppedAmplification == 0 && len(sb.(*session).pending) == 0 {
 		t.Fatal("nothing was held back by the amplification limit")
+	}
+}
+
+func TestJunkInitiationsCostNoStateOrAmplification(t *testing.T) {
+	n := newFakeNet(t)
+	clk := newFakeClock()
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{Clock: clk})
+	const count = 500
+	for i := 0; i < count; i++ {
+		junk := make([]byte, 175)
+		rand.Read(junk)
+		junk[0], junk[1] = transport.TypeNoiseInitiation, byte(PatternIK)
+		n.inject(spoofed(i), b.port.LocalAddr(), junk)
+	}
+	n.settle()
+	inb, sessions, idx, timers, replay := stateSizes(b.tr)
+	if inb+sessions+idx+timers+replay != 0 {
+		t.Fatalf("junk left state: %d %d %d %d %d", inb, sessions, idx, timers, replay)
+	}
+	st := b.tr.Stats()
+	if st.DroppedMAC1 != count || st.HandshakesCompleted != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	for i := 0; i < count; i++ {
+		if s := n.bytesSent(b.port.LocalAddr(), spoofed(i)); s > 3*175 {
+			t.Fatalf("%d bytes sent for 175 of junk", s)
+		}
 	}
 }

@@ -114,7 +114,7 @@ func (t *Transport) refuse(in *Initiation, pkt []byte, from netip.AddrPort, via 
 	t.mu.Lock()
 	halfOpen := t.halfOpenLocked()
 	t.mu.Unlock()
-	if t.cookies.note(now, halfOpen, t.cfg.MaxHalfOpen) {
+	if t.cookies.underLoad(now, halfOpen, t.cfg.MaxHalfOpen) {
 		return
 	}
 	r := Refusal{ReceiverIndex: in.SenderIndex, MAC1: in.MAC1}

@@ -38,6 +38,7 @@ type session struct {
 	prev, next  *keypair
 	prevSince   time.Time
 	oldPath     *pathState // the last validated path while a new one is validated
+	pinUntil    time.Time  // SetPath's move stands until then (setpath.go)
 	chal        challenge
 	pending     [][]byte // payloads waiting for usable keys or a validated path
 	rekeying    *handshake
@@ -327,7 +328,7 @@ func (s *session) onAuthenticated(kp *keypair, from netip.AddrPort, via Path, ne
 		if !ps.validated.Load() {
 			ps.recvBytes.Add(uint64(n))
 		}
-	} else if newest && s.confirmed {
+	} else if newest && s.confirmed && !s.pinnedLocked(now) {
 		var p Path = via
 		if p == nil {
 			p = &directPath{port: t.port, addr: from}
