@@ -260,15 +260,15 @@ func (e *Endpoint) handle(pkt []byte, from netip.AddrPort) {
 
 // Stats are a relay's counters (zero for a client-only endpoint).
 type Stats struct {
-	Reservations    int    // held now
-	Circuits        int    // open now (including those waiting for accept)
-	CircuitsOpened  uint64 // ever accepted by their target
-	BytesRelayed    uint64 // datagram bytes forwarded (headers excluded)
-	PacketsRelayed  uint64
-	Refused         uint64 // requests answered with an ERROR
-	DroppedUnknown  uint64 // DATA for no circuit or from an address not its end
+	Reservations     int    // held now
+	Circuits         int    // open now (including those waiting for accept)
+	CircuitsOpened   uint64 // ever accepted by their target
+	BytesRelayed     uint64 // datagram bytes forwarded (headers excluded)
+	PacketsRelayed   uint64
+	Refused          uint64 // requests answered with an ERROR
+	DroppedUnknown   uint64 // DATA for no circuit or from an address not its end
 	DroppedMalformed uint64
-	ClosedAtLimit   uint64 // circuits closed at their duration, data or idle limit
+	ClosedAtLimit    uint64 // circuits closed at their duration, data or idle limit
 }
 
 // Stats returns the relay's counters.

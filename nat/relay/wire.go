@@ -320,9 +320,9 @@ func ParseMsg(pkt []byte) (Msg, error) {
 // reader takes fields off a slice whose length was checked before.
 type reader struct{ b []byte }
 
-func (r *reader) u16() uint16 { v := binary.BigEndian.Uint16(r.b); r.b = r.b[2:]; return v }
-func (r *reader) u32() uint32 { v := binary.BigEndian.Uint32(r.b); r.b = r.b[4:]; return v }
-func (r *reader) u64() uint64 { v := binary.BigEndian.Uint64(r.b); r.b = r.b[8:]; return v }
+func (r *reader) u16() uint16      { v := binary.BigEndian.Uint16(r.b); r.b = r.b[2:]; return v }
+func (r *reader) u32() uint32      { v := binary.BigEndian.Uint32(r.b); r.b = r.b[4:]; return v }
+func (r *reader) u64() uint64      { v := binary.BigEndian.Uint64(r.b); r.b = r.b[8:]; return v }
 func (r *reader) bytes(dst []byte) { copy(dst, r.b); r.b = r.b[len(dst):] }
 func (r *reader) limit() Limit     { l := parseLimit(r.b); r.b = r.b[limitLen:]; return l }
 
