@@ -171,10 +171,12 @@ func (b *bbr) endRound() {
 	if total := b.roundDelivered + b.roundLost; total >= bbrLossMinPackets*b.mss && b.roundLost > 0 &&
 		float64(b.roundLost)/float64(total) > bbrHighLossThreshold {
 		// Heavy loss: bound what is in flight below what was delivered,
-		// but never below the path's measured BDP: random loss does not
-		// lower the bandwidth the path delivers, so the model's BDP stays
-		// a safe floor, and small rounds cannot ratchet the bound down.
-		b.inflightHi = max(int(float64(b.roundDelivered)*0.85), b.bdp(1), bbrProbeRTTCwndPkts*b.mss)
+		// but never below 1.5 × the measured BDP. Random loss does not
+		// lower the bandwidth the path delivers; with 1.5 BDP in flight
+		// even 10% loss leaves the pipe full, so the estimate (and the
+		// bound) cannot spiral down, while a queue that overflows still
+		// sees less in flight than the usual 2 BDP.
+		b.inflightHi = max(int(float64(b.roundDelivered)*0.85), b.bdp(1.5), bbrProbeRTTCwndPkts*b.mss)
 		if !b.filledPipe {
 			b.filledPipe = true
 		}

@@ -14,7 +14,7 @@ type pacer struct {
 }
 
 const (
-	pacingQuantum   = time.Millisecond // how much sending a burst may hold
+	pacingQuantum   = 4 * time.Millisecond // how much sending a burst may hold
 	minBurstPackets = 10
 	// minPacingDelay bounds how often the loop wakes for one connection.
 	minPacingDelay = 250 * time.Microsecond

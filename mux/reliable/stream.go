@@ -170,9 +170,13 @@ func (s *stream) Write(p []byte) (int, error) {
 			}
 			return total, err
 		}
+		// The buffer limit counts bytes not yet acknowledged: a hole left
+		// by a lost packet must not stall a fast sender while it is
+		// repaired. The memory held (up to the hole) is bounded at 4×.
 		limit := uint64(max(c.m.cfg.StreamSendBuffer, 2*c.cc.window()))
-		if used := s.writeOff - s.ackedOff; used < limit {
-			n := int(min(uint64(len(p)), limit-used))
+		held := s.writeOff - s.ackedOff
+		if used := held - s.ackedAbove(); used < limit && held < 4*limit {
+			n := int(min(uint64(len(p)), limit-used, 4*limit-held))
 			s.sendBuf.write(s.writeOff, p[:n])
 			s.writeOff += uint64(n)
 			p = p[n:]
@@ -343,6 +347,15 @@ func (s *stream) releaseBuffers() {
 	s.sendBuf.reset(0)
 	s.recvBuf.reset(0)
 	s.recvd, s.retx, s.acked = rangeSet{}, rangeSet{}, rangeSet{}
+}
+
+// ackedAbove counts the acknowledged bytes above the acknowledged prefix.
+func (s *stream) ackedAbove() uint64 {
+	n := uint64(0)
+	for _, x := range s.acked.s {
+		n += x.end - x.start
+	}
+	return n
 }
 
 // sendDone reports whether nothing more will be sent or resent.
