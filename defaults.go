@@ -34,9 +34,9 @@ var defaults = []struct {
 			c.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/0.0.0.0/udp/0"), ma.StringCast("/ip6/::/udp/0")}
 			return nil
 		}},
-	{"transports: QUIC",
+	{"transports: the raw-UDP transport (preferred when a peer offers it) and QUIC",
 		func(c *Config) bool { return len(c.Transports) == 0 },
-		func(c *Config) error { c.Transports = []string{QUIC}; return nil }},
+		func(c *Config) error { c.Transports = []string{UDP, QUIC}; return nil }},
 	{"logger: slog's default",
 		func(c *Config) bool { return c.Logger == nil },
 		func(c *Config) error { c.Logger = slog.Default(); return nil }},

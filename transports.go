@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/ipv8/go-ipv8/mux/reliable"
+	"github.com/ipv8/go-ipv8/security/noise"
 	"github.com/ipv8/go-ipv8/transport"
 	quictransport "github.com/ipv8/go-ipv8/transport/quic"
 	"github.com/ipv8/go-ipv8/transport/udp"
@@ -38,6 +40,25 @@ func newTransport(name string, cfg *Config, port *udp.Port) (transport.Transport
 	switch name {
 	case QUIC:
 		return quictransport.New(cfg.Key, port.QUICConn(), quictransport.Config{Logger: cfg.Logger})
+	case UDP:
+		// Noise sessions on the port's own packet types, reliable streams
+		// over them from one event loop, composed by udp.Transport.
+		sec, err := noise.New(cfg.Key, port, noise.Config{Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		laddr, err := transport.FromAddrPort(port.LocalAddr(), "/ipv8")
+		if err != nil {
+			sec.Close()
+			return nil, err
+		}
+		mx := reliable.New(reliable.Config{LocalAddr: laddr, Logger: cfg.Logger})
+		t, err := udp.NewTransport(cfg.Key, port, sec, mx, udp.TransportConfig{Logger: cfg.Logger})
+		if err != nil {
+			mx.Close()
+			sec.Close()
+		}
+		return t, err
 	}
 	return nil, fmt.Errorf("ipv8: transport %q is not available", name)
 }
