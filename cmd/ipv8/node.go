@@ -8,13 +8,16 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	ipv8 "github.com/ipv8/go-ipv8"
 	"github.com/ipv8/go-ipv8/discovery/community"
 	"github.com/ipv8/go-ipv8/discovery/community/wire"
 	"github.com/ipv8/go-ipv8/host"
+	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocols/perf"
 	"github.com/ipv8/go-ipv8/protocols/ping"
+	"github.com/ipv8/go-ipv8/transport"
 )
 
 func init() {
@@ -59,6 +62,28 @@ func (f *hostFlags) options() []ipv8.Option {
 		opts = append(opts, ipv8.Transports(strings.Split(f.transport, ",")...))
 	}
 	return opts
+}
+
+// dialFromCLI starts a throwaway host with the flags and connects it to
+// the peer named by addr (a multiaddr ending in /p2p/ID). The caller closes
+// the host.
+func dialFromCLI(ctx context.Context, hf *hostFlags, addr string) (*host.Host, transport.Conn, time.Duration, error) {
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h, err := ipv8.New(hf.options()...)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := h.Connect(cctx, *ai); err != nil {
+		h.Close()
+		return nil, nil, 0, err
+	}
+	return h, h.Conn(ai.ID), time.Since(start), nil
 }
 
 func runNode(ctx context.Context, args []string) error {

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
-	ipv8 "github.com/ipv8/go-ipv8"
-	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocols/perf"
 )
 
@@ -37,31 +34,19 @@ func runPerf(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--download: %w", err)
 	}
-	ai, err := peer.AddrInfoFromString(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	h, err := ipv8.New(hf.options()...)
+	h, c, took, err := dialFromCLI(ctx, &hf, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-
-	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := h.Connect(cctx, *ai); err != nil {
-		return err
-	}
-	c := h.Conn(ai.ID)
-	fmt.Printf("connected to %s via %s (%s) in %s\n", ai.ID, c.RemoteMultiaddr(), c.Transport(), roundDur(time.Since(start)))
-	res, err := perf.Run(ctx, h, ai.ID, upN, downN)
+	fmt.Printf("connected to %s via %s (%s) in %s\n", c.RemotePeer(), c.RemoteMultiaddr(), c.Transport(), roundDur(took))
+	res, err := perf.Run(ctx, h, c.RemotePeer(), upN, downN)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("upload:   %s in %s = %s\n", fmtBytes(res.Uploaded), roundDur(res.Upload), fmtRate(res.UploadRate()))
 	fmt.Printf("download: %s in %s = %s\n", fmtBytes(res.Downloaded), roundDur(res.Download), fmtRate(res.DownloadRate()))
-	st := c.Stats()
+	st := h.Conn(c.RemotePeer()).Stats()
 	fmt.Printf("path:     srtt %s, min rtt %s, cwnd %s, lost %d of %d packets\n",
 		roundDur(st.SmoothedRTT), roundDur(st.MinRTT), fmtBytes(st.CongestionWindow), st.PacketsLost, st.PacketsSent)
 	return nil

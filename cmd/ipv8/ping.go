@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	ipv8 "github.com/ipv8/go-ipv8"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocols/ping"
 )
@@ -29,30 +28,19 @@ func runPing(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	ai, err := peer.AddrInfoFromString(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	h, err := ipv8.New(hf.options()...)
+	h, c, took, err := dialFromCLI(ctx, &hf, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-
-	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := h.Connect(cctx, *ai); err != nil {
-		return err
-	}
-	c := h.Conn(ai.ID)
-	fmt.Printf("PING %s via %s (%s): connected in %s\n", ai.ID, c.RemoteMultiaddr(), c.Transport(), roundDur(time.Since(start)))
+	id := c.RemotePeer()
+	fmt.Printf("PING %s via %s (%s): connected in %s\n", id, c.RemoteMultiaddr(), c.Transport(), roundDur(took))
 
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var rtts []time.Duration
 	seq := 0
-	for r := range ping.Ping(pctx, h, ai.ID, *interval) {
+	for r := range ping.Ping(pctx, h, id, *interval) {
 		if r.Error != nil {
 			if errors.Is(r.Error, context.Canceled) {
 				break
@@ -61,12 +49,12 @@ func runPing(ctx context.Context, args []string) error {
 		}
 		seq++
 		rtts = append(rtts, r.RTT)
-		fmt.Printf("%d bytes from %s: seq=%d time=%s\n", ping.Size, ai.ID.ShortString(), seq, roundDur(r.RTT))
+		fmt.Printf("%d bytes from %s: seq=%d time=%s\n", ping.Size, id.ShortString(), seq, roundDur(r.RTT))
 		if *count > 0 && seq >= *count {
 			stop()
 		}
 	}
-	printPingStats(ai.ID, seq, rtts)
+	printPingStats(id, seq, rtts)
 	return nil
 }
 
