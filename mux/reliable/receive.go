@@ -282,6 +282,11 @@ func (c *conn) onResetStream(f resetStreamFrame) error {
 	s.recvBuf.reset(s.readOff)
 	s.recvd = rangeSet{}
 	signal(s.readWake)
+	if !s.local && !s.accepted {
+		// The application never saw this stream: nothing will ever be
+		// sent on it, so it is finished both ways.
+		s.sendErr, s.resetAcked = s.recvErr, true
+	}
 	c.maybeRemove(s)
 	return nil
 }

@@ -355,3 +355,23 @@ func TestKeepAliveHoldsIdleConnOpen(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+func TestResetOfStreamNeverOpenedLeavesNoState(t *testing.T) {
+	p, _ := lanPair(t, Config{})
+	sc := p.server.(*conn)
+	// The remote resets stream 0 before any of its data (and so its
+	// protocol) arrived: the server must not keep the stream, nor count it
+	// against the remote's stream limit forever.
+	pkt := PacketHeader{PacketNumber: 1000}.Append(nil)
+	pkt = resetStreamFrame{id: 0, code: 7, finalSize: 0}.append(pkt)
+	sc.receive(pkt)
+	if n := streamCount(p.server); n != 0 {
+		t.Fatalf("%d streams left after a reset of a never-opened stream", n)
+	}
+	sc.mu.Lock()
+	done := sc.remoteDone
+	sc.mu.Unlock()
+	if done != 1 {
+		t.Fatalf("remote streams finished: %d, want 1 (its slot is given back)", done)
+	}
+}
