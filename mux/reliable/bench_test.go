@@ -224,3 +224,69 @@ func TestIdleConnCostsUnderFourKiBAndNoGoroutine(t *testing.T) {
 		t.Fatalf("idle Conns cost %.3f goroutines each", gor)
 	}
 }
+
+// batchSession is a memSession that also offers SendBatch and counts how
+// packets reach it.
+type batchSession struct {
+	*memSession
+	mu                sync.Mutex
+	batches, inBatch  int
+	single, maxBatch  int
+	equalSizedBatches int
+}
+
+func (s *batchSession) Send(b []byte) error {
+	s.mu.Lock()
+	s.single++
+	s.mu.Unlock()
+	return s.memSession.Send(b)
+}
+
+func (s *batchSession) SendBatch(pkts [][]byte) (int, error) {
+	s.mu.Lock()
+	s.batches++
+	s.inBatch += len(pkts)
+	s.maxBatch = max(s.maxBatch, len(pkts))
+	equal := true
+	for _, p := range pkts[:len(pkts)-1] {
+		equal = equal && len(p) == len(pkts[0])
+	}
+	if equal {
+		s.equalSizedBatches++
+	}
+	s.mu.Unlock()
+	for i, p := range pkts {
+		if err := s.memSession.Send(p); err != nil {
+			return i, err
+		}
+	}
+	return len(pkts), nil
+}
+
+func TestSendPathHandsBatchesToBatchSender(t *testing.T) {
+	a, b := memPair(newKey(t), newKey(t))
+	bs := &batchSession{memSession: a}
+	ma, mb := New(Config{}), New(Config{})
+	defer ma.Close()
+	defer mb.Close()
+	ca, err := ma.NewConn(bs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := mb.NewConn(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pair{client: ca, server: cb}
+	transfer(t, p, 4<<20, 5, time.Minute)
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	t.Logf("%d batches carrying %d packets (largest %d, %d of equal-sized packets but the last), %d single sends",
+		bs.batches, bs.inBatch, bs.maxBatch, bs.equalSizedBatches, bs.single)
+	if bs.maxBatch < 8 || bs.inBatch < 2*bs.single {
+		t.Fatalf("the bulk of the packets did not go through SendBatch in batches")
+	}
+	if bs.equalSizedBatches*10 < bs.batches*9 {
+		t.Fatalf("only %d of %d batches are runs of equal-sized packets (GSO needs them)", bs.equalSizedBatches, bs.batches)
+	}
+}
