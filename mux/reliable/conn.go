@@ -328,6 +328,12 @@ func (c *conn) isLocalID(id uint64) bool { return id&1 == c.localParity() }
 
 // MaxDatagramSize is the largest datagram that fits one packet.
 func (c *conn) MaxDatagramSize() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxDatagramLocked()
+}
+
+func (c *conn) maxDatagramLocked() int {
 	return c.maxPacket - maxHeaderLen - datagramFrameOverhead(c.maxPacket)
 }
 

@@ -180,8 +180,12 @@ func (m *Muxer) run() {
 	defer close(m.exited)
 	timer := time.NewTimer(time.Hour)
 	var work []*conn
+	// One set of packet buffers serves every connection: 32 × the largest
+	// packet any session may take (2 MB at the default cap).
 	bufs := make([][]byte, batchSize)
-	bufSize := 0
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, m.cfg.MaxPacketSize)
+	}
 	for {
 		now := m.now()
 		m.mu.Lock()
@@ -216,12 +220,6 @@ func (m *Muxer) run() {
 			continue
 		}
 		for _, c := range work {
-			if c.maxPacket > bufSize {
-				bufSize = c.maxPacket
-				for i := range bufs {
-					bufs[i] = make([]byte, 0, bufSize)
-				}
-			}
 			m.service(c, bufs)
 		}
 	}
@@ -238,6 +236,11 @@ func (m *Muxer) service(c *conn, bufs [][]byte) {
 	c.timerSet = -1 // the heap entry may have been popped: always re-arm
 	if !c.closed {
 		c.onTimers(now)
+		// The session's payload limit changes when its path does (a relay
+		// adds a header): lost data is repacked, so packets just follow.
+		if mp := min(c.sess.MaxPayload(), m.cfg.MaxPacketSize); mp != c.maxPacket && mp >= minPacketSize {
+			c.maxPacket = mp
+		}
 	}
 	n, more := c.buildPackets(now, bufs)
 	finish := c.closed && c.closeSend == nil

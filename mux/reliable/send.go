@@ -77,6 +77,11 @@ func (c *conn) buildPacket(b []byte, now time.Duration, data bool) ([]byte, bool
 		b = c.appendControlFrames(b, limit)
 		for c.dgramOut.len() > 0 {
 			d := *c.dgramOut.front()
+			if len(d) > c.maxDatagramLocked() {
+				c.dgramOut.popFront() // the packet size shrank under it
+				c.stats.datagramsDropped++
+				continue
+			}
 			if len(b)+datagramFrameOverhead(len(d))+len(d) > limit {
 				break
 			}

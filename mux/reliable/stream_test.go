@@ -9,10 +9,12 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ipv8/go-ipv8/internal/netsim"
+	"github.com/ipv8/go-ipv8/security"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -373,5 +375,45 @@ func TestResetOfStreamNeverOpenedLeavesNoState(t *testing.T) {
 	sc.mu.Unlock()
 	if done != 1 {
 		t.Fatalf("remote streams finished: %d, want 1 (its slot is given back)", done)
+	}
+}
+
+// shrinkingSession is a memSession whose payload limit drops mid-transfer
+// (its path moved behind a relay that adds a header).
+type shrinkingSession struct {
+	*memSession
+	limit atomic.Int64
+}
+
+func (s *shrinkingSession) MaxPayload() int { return int(s.limit.Load()) }
+func (s *shrinkingSession) Send(b []byte) error {
+	if len(b) > s.MaxPayload() {
+		return security.ErrTooLarge
+	}
+	return s.memSession.Send(b)
+}
+
+func TestPacketsFollowTheSessionsShrinkingPayloadLimit(t *testing.T) {
+	a, b := memPair(newKey(t), newKey(t))
+	ss := &shrinkingSession{memSession: a}
+	ss.limit.Store(1400)
+	ma, mb := New(Config{}), New(Config{})
+	defer ma.Close()
+	defer mb.Close()
+	ca, _ := ma.NewConn(ss, true)
+	cb, _ := mb.NewConn(b, false)
+	go func() {
+		for ca.Stats().BytesSent < 1<<20 {
+			time.Sleep(time.Millisecond)
+		}
+		ss.limit.Store(1000)
+	}()
+	transfer(t, &pair{client: ca, server: cb}, 8<<20, 9, time.Minute)
+	cc := ca.(*conn)
+	cc.mu.Lock()
+	got := cc.maxPacket
+	cc.mu.Unlock()
+	if got != 1000 {
+		t.Fatalf("packets are %d bytes after the limit dropped to 1000", got)
 	}
 }
