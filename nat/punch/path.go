@@ -33,7 +33,7 @@ type Path struct {
 
 	handler   atomic.Pointer[func([]byte)]
 	earlyMu   sync.Mutex
-	early     [][]byte // packets that came before the handler (a handshake racing the Result)
+	early     [][]byte     // packets that came before the handler (a handshake racing the Result)
 	lastSent  atomic.Int64 // unix nanoseconds
 	lastHeard atomic.Int64
 	closed    atomic.Bool
