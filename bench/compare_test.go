@@ -3,7 +3,6 @@ package bench
 import (
 	"slices"
 	"testing"
-	"time"
 
 	ipv8 "github.com/ipv8/go-ipv8"
 )
@@ -34,23 +33,48 @@ func allStacks(b *testing.B) []*stack {
 	return append(sts, u)
 }
 
-// reportRatios reports every stack's figure divided by the peer's.
-func reportRatios(b *testing.B, sts []*stack, fig map[string]float64, peer string) {
+// report reports, for every stack, the median of its per-iteration
+// figures as unit, and the median of its per-iteration ratios to peer's
+// figure. Ratios are taken within an iteration, where the stacks ran back
+// to back, so that a burst of load from other work on the machine moves
+// both sides of a ratio; the median drops the iterations a burst hit
+// unevenly.
+func report(b *testing.B, sts []*stack, fig map[string][]float64, unit, peer string) {
 	for _, st := range sts {
-		if st.name != peer {
-			b.ReportMetric(fig[st.name]/fig[peer], st.name+"/"+peer)
-		}
+		b.ReportMetric(medianOf(fig[st.name]), st.name+"-"+unit)
 	}
+	for _, st := range sts {
+		if st.name == peer {
+			continue
+		}
+		r := make([]float64, len(fig[st.name]))
+		for i, v := range fig[st.name] {
+			r[i] = v / fig[peer][i]
+		}
+		b.ReportMetric(medianOf(r), st.name+"/"+peer)
+	}
+}
+
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // BenchmarkOneStream moves transferSize bytes over one stream of an
 // established connection with every stack, the stacks interleaved in each
-// iteration so that machine noise hits them alike, and reports MB/s per
-// stack and each stack's ratio to bare quic-go (target for ipv8-udp:
-// ≥ 1.5).
+// iteration so that machine noise hits them alike, and reports each
+// stack's median MB/s and median ratio to bare quic-go (target for
+// ipv8-udp: ≥ 1.5).
 func BenchmarkOneStream(b *testing.B) {
 	sts := allStacks(b)
-	total := make(map[string]time.Duration)
+	mbps := make(map[string][]float64)
 	b.ResetTimer()
 	for range b.N {
 		for _, st := range sts {
@@ -58,27 +82,22 @@ func BenchmarkOneStream(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			total[st.name] += d
+			mbps[st.name] = append(mbps[st.name], transferSize/d.Seconds()/1e6)
 		}
 	}
 	b.StopTimer()
-	mbps := make(map[string]float64)
-	for _, st := range sts {
-		mbps[st.name] = float64(b.N) * transferSize / total[st.name].Seconds() / 1e6
-		b.ReportMetric(mbps[st.name], st.name+"-MB/s")
-	}
-	reportRatios(b, sts, mbps, stackQUIC)
+	report(b, sts, mbps, "MB/s", stackQUIC)
 	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkConnectFirstRoundTrip times, for each stack, a fresh client
 // (own identity and socket, made untimed) going from nothing to a
 // connection, a stream opened, one byte written and echoed back. It
-// reports the median per stack in µs and each stack's ratio to go-libp2p
-// over QUIC (target for ipv8-udp: ≤ 0.25).
+// reports each stack's median in µs and median ratio to go-libp2p over
+// QUIC (target for ipv8-udp: ≤ 0.25).
 func BenchmarkConnectFirstRoundTrip(b *testing.B) {
 	sts := allStacks(b)
-	samples := make(map[string][]time.Duration)
+	us := make(map[string][]float64)
 	b.ResetTimer()
 	for range b.N {
 		for _, st := range sts {
@@ -86,16 +105,11 @@ func BenchmarkConnectFirstRoundTrip(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			samples[st.name] = append(samples[st.name], d)
+			us[st.name] = append(us[st.name], float64(d)/1e3)
 		}
 	}
 	b.StopTimer()
-	us := make(map[string]float64)
-	for _, st := range sts {
-		us[st.name] = float64(median(samples[st.name])) / 1e3
-		b.ReportMetric(us[st.name], st.name+"-us")
-	}
-	reportRatios(b, sts, us, stackLibp2pQUIC)
+	report(b, sts, us, "us", stackLibp2pQUIC)
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -110,11 +124,11 @@ const (
 // second, both ends on this machine, a few in flight: per round and stack,
 // handshakesPerRound fresh clients (made untimed) connect, and the clock
 // stops when every client has connected and the server has completed
-// every connection. It reports handshakes/s per stack and each stack's
-// ratio to bare quic-go (target for ipv8-udp: ≥ 5).
+// every connection. It reports each stack's median handshakes/s and
+// median ratio to bare quic-go (target for ipv8-udp: ≥ 5).
 func BenchmarkHandshakes(b *testing.B) {
 	sts := allStacks(b)
-	total := make(map[string]time.Duration)
+	rate := make(map[string][]float64)
 	b.ResetTimer()
 	for range b.N {
 		for _, st := range sts {
@@ -122,24 +136,10 @@ func BenchmarkHandshakes(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			total[st.name] += d
+			rate[st.name] = append(rate[st.name], handshakesPerRound/d.Seconds())
 		}
 	}
 	b.StopTimer()
-	rate := make(map[string]float64)
-	for _, st := range sts {
-		rate[st.name] = float64(b.N*handshakesPerRound) / total[st.name].Seconds()
-		b.ReportMetric(rate[st.name], st.name+"-hs/s")
-	}
-	reportRatios(b, sts, rate, stackQUIC)
+	report(b, sts, rate, "hs/s", stackQUIC)
 	b.ReportMetric(0, "ns/op")
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }

@@ -54,7 +54,8 @@ type hostPair struct{ client, server *host.Host }
 
 func newHostPair(b *testing.B, opts ...ipv8.Option) hostPair {
 	mk := func() *host.Host {
-		h, err := ipv8.New(append([]ipv8.Option{ipv8.ListenAddrs("/ip4/127.0.0.1/udp/0")}, opts...)...)
+		// Only QUIC: the default prefers the raw-UDP transport.
+		h, err := ipv8.New(append([]ipv8.Option{ipv8.ListenAddrs("/ip4/127.0.0.1/udp/0"), ipv8.Transports(ipv8.QUIC)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
