@@ -21,8 +21,8 @@ import (
 )
 
 // The interop tests put a go-libp2p host (QUIC, libp2p's TLS identity
-// scheme) and a go-ipv8 host (its QUIC transport, the same scheme) on
-// loopback. What works: the QUIC connection both ways, each side
+// scheme) and a go-ipv8 host (default transports; its QUIC transport
+// speaks the same scheme) on loopback. What works: the QUIC connection both ways, each side
 // authenticating the other's peer ID (and refusing a wrong one), and
 // streams, when the go-libp2p side speaks go-ipv8's stream header instead
 // of multistream-select. What does not: any go-libp2p protocol through
@@ -52,7 +52,9 @@ func newInteropPair(t *testing.T) interopPair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lh.Close() })
-	ih, err := newIPv8Host(ipv8.QUIC)
+	// A go-ipv8 host with its default transports (raw UDP and QUIC): it
+	// must pick QUIC for a go-libp2p peer, and serve go-libp2p on QUIC.
+	ih, err := ipv8.New(ipv8.ListenAddrs("/ip4/127.0.0.1/udp/0"), ipv8.Logger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
