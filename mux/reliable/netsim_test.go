@@ -1,7 +1,6 @@
 package reliable
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -73,5 +72,3 @@ func TestLongFatPathByteExact(t *testing.T) {
 		})
 	}
 }
-
-var _ = fmt.Sprint

@@ -1,7 +1,6 @@
 package reliable
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -396,6 +395,3 @@ func (a streamAddr) String() string {
 	}
 	return a.a.String()
 }
-
-// errStreamGone is returned internally for frames of a forgotten stream.
-var errStreamGone = errors.New("stream gone")

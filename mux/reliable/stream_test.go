@@ -345,7 +345,7 @@ func TestIdleTimeoutEndsConnWhenRemoteVanishes(t *testing.T) {
 }
 
 func TestKeepAliveHoldsIdleConnOpen(t *testing.T) {
-	cfg := Config{IdleTimeout: 400 * time.Millisecond, KeepAlive: 100 * time.Millisecond}
+	cfg := Config{IdleTimeout: time.Second, KeepAlive: 200 * time.Millisecond}
 	p, _ := lanPair(t, cfg)
 	select {
 	case <-p.client.Done():
@@ -354,7 +354,7 @@ func TestKeepAliveHoldsIdleConnOpen(t *testing.T) {
 	case <-p.server.Done():
 		_, err := p.server.AcceptStream(context.Background())
 		t.Fatalf("an idle conn with keep-alives ended: %v", err)
-	case <-time.After(time.Second):
+	case <-time.After(3 * time.Second):
 	}
 }
 
