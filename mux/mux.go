@@ -33,3 +33,11 @@ type Muxer interface {
 type BatchSender interface {
 	SendBatch(payloads [][]byte) (int, error)
 }
+
+// PathKinder is an optional interface of a security.Session that knows
+// whether its packets currently go straight to the peer or through a
+// relay; Conns report it in Stats.Path (direct when the session does not
+// say).
+type PathKinder interface {
+	PathKind() transport.PathKind
+}

@@ -191,3 +191,22 @@ func TestPathChangesAreReportedToSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// relayedSession is a memSession whose path goes through a relay.
+type relayedSession struct{ *memSession }
+
+func (relayedSession) PathKind() transport.PathKind { return transport.PathRelayed }
+
+func TestStatsReportRelayedPathFromSession(t *testing.T) {
+	a, b := memPair(newKey(t), newKey(t))
+	m := New(Config{})
+	defer m.Close()
+	relayed, _ := m.NewConn(relayedSession{a}, true)
+	direct, _ := m.NewConn(b, false)
+	if got := relayed.Stats().Path; got != transport.PathRelayed {
+		t.Fatalf("relayed session reported as %v", got)
+	}
+	if got := direct.Stats().Path; got != transport.PathDirect {
+		t.Fatalf("plain session reported as %v", got)
+	}
+}

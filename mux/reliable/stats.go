@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipv8/go-ipv8/mux"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -38,13 +39,20 @@ func (c *conn) statsLocked() transport.Stats {
 		PacketsLost:      c.stats.packetsLost,
 		BytesLost:        c.stats.bytesLost,
 		Retransmissions:  c.stats.retransmissions,
-		Path:             transport.PathDirect,
+		Path:             c.pathKind(),
 		Opened:           c.opened,
 	}
 	if c.rtt.hasSample {
 		s.SmoothedRTT, s.MinRTT, s.LatestRTT, s.RTTVar = c.rtt.smoothed, c.rtt.min, c.rtt.latest, c.rtt.rttvar
 	}
 	return s
+}
+
+func (c *conn) pathKind() transport.PathKind {
+	if pk, ok := c.sess.(mux.PathKinder); ok {
+		return pk.PathKind()
+	}
+	return transport.PathDirect
 }
 
 // Thresholds for a "significant" path change.
