@@ -3,8 +3,10 @@ package reliable
 import "sync"
 
 // chunkSize is the unit in which stream buffers take memory from a pool, so
-// a busy stream allocates nothing in steady state and an idle one holds none.
-const chunkSize = 16 << 10
+// a busy stream allocates nothing in steady state and an idle one holds
+// none; small enough that a thousand streams with a short message each
+// hold little.
+const chunkSize = 4 << 10
 
 type chunk = [chunkSize]byte
 
