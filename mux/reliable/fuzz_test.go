@@ -178,3 +178,50 @@ func FuzzReceivePacket(f *testing.F) {
 		c.CloseWithError(0, "")
 	})
 }
+
+// FuzzReceivePacketSequence feeds a connection several packets (each
+// prefixed by a one-byte length), so that stream and flow-control state
+// built by one packet meets the next: opens, data, FINs, resets, window
+// updates and ACKs in any order must never panic or grow state beyond
+// the limits.
+func FuzzReceivePacketSequence(f *testing.F) {
+	seq := func(pkts ...[]byte) []byte {
+		var b []byte
+		for _, p := range pkts {
+			b = append(append(b, byte(len(p))), p...)
+		}
+		return b
+	}
+	pkt := func(pn uint64, frames ...[]byte) []byte {
+		b := PacketHeader{PacketNumber: pn}.Append(nil)
+		for _, fr := range frames {
+			b = append(b, fr...)
+		}
+		return b
+	}
+	open := (&streamOpenFrame{streamFrame: streamFrame{id: 1, data: []byte("abc")}, protocol: []byte("/p")}).append(nil)
+	f.Add(seq(pkt(0, open), pkt(1, (&streamFrame{id: 1, offset: 3, data: []byte("d"), fin: true}).append(nil))))
+	f.Add(seq(pkt(0, open), pkt(2, resetStreamFrame{id: 1, code: 1, finalSize: 3}.append(nil)), pkt(1, stopSendingFrame{id: 1}.append(nil))))
+	f.Add(seq(pkt(5, maxStreamsFrame{max: 2000}.append(nil)), pkt(3, open), pkt(3, open)))
+	m := New(Config{KeepAlive: -1})
+	defer m.Close()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := newConn(m, newNullSession(), false)
+		for len(in) > 0 {
+			n := int(in[0])
+			in = in[1:]
+			if n > len(in) {
+				n = len(in)
+			}
+			c.receive(in[:n])
+			in = in[n:]
+		}
+		c.mu.Lock()
+		streams, acceptQ := len(c.streams), c.acceptQ.len()
+		c.mu.Unlock()
+		if streams > c.m.cfg.MaxIncomingStreams || acceptQ > c.m.cfg.MaxIncomingStreams {
+			t.Fatalf("%d streams, %d waiting to be accepted", streams, acceptQ)
+		}
+		c.CloseWithError(0, "")
+	})
+}
