@@ -125,21 +125,29 @@ const (
 // handshakesPerRound fresh clients (made untimed) connect, and the clock
 // stops when every client has connected and the server has completed
 // every connection. It reports each stack's median handshakes/s and
-// median ratio to bare quic-go (target for ipv8-udp: ≥ 5).
+// median ratio to bare quic-go (target for ipv8-udp: ≥ 5), and the median
+// CPU time both ends used per handshake.
 func BenchmarkHandshakes(b *testing.B) {
 	sts := allStacks(b)
 	rate := make(map[string][]float64)
+	cpu := make(map[string][]float64)
 	b.ResetTimer()
 	for range b.N {
 		for _, st := range sts {
-			d, err := handshakes(st, handshakesPerRound, handshakesInFlight)
+			d, c, err := handshakes(st, handshakesPerRound, handshakesInFlight)
 			if err != nil {
 				b.Fatal(err)
 			}
 			rate[st.name] = append(rate[st.name], handshakesPerRound/d.Seconds())
+			cpu[st.name] = append(cpu[st.name], float64(c)/1e3/handshakesPerRound)
 		}
 	}
 	b.StopTimer()
 	report(b, sts, rate, "hs/s", stackQUIC)
+	// CPU time of both ends per handshake: what the rate would be bound by
+	// on an idle machine, and a figure other load cannot inflate.
+	for _, st := range sts {
+		b.ReportMetric(medianOf(cpu[st.name]), st.name+"-cpu-us/hs")
+	}
 	b.ReportMetric(0, "ns/op")
 }

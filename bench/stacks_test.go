@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,7 @@ func connectEcho(st *stack) (time.Duration, error) {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
+	runtime.GC() // as in handshakes: the client's making is not timed
 	start := time.Now()
 	if err := c.connect(ctx); err != nil {
 		return 0, fmt.Errorf("%s: connect: %w", st.name, err)
@@ -169,8 +171,9 @@ func connectEcho(st *stack) (time.Duration, error) {
 // handshakes makes n fresh clients (untimed), then connects them to the
 // server with inFlight at a time, and returns the time from the first dial
 // until every client has connected and the server has completed every
-// connection. The clients are closed afterwards (untimed).
-func handshakes(st *stack, n, inFlight int) (time.Duration, error) {
+// connection, and the CPU time the process (both ends) used meanwhile. The
+// clients are closed afterwards (untimed).
+func handshakes(st *stack, n, inFlight int) (elapsed, cpu time.Duration, err error) {
 	clients := make([]client, 0, n)
 	defer func() {
 		var wg sync.WaitGroup
@@ -182,7 +185,7 @@ func handshakes(st *stack, n, inFlight int) (time.Duration, error) {
 	for range n {
 		c, err := st.newClient()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		clients = append(clients, c)
 	}
@@ -192,7 +195,10 @@ func handshakes(st *stack, n, inFlight int) (time.Duration, error) {
 	next := make(chan client)
 	errs := make(chan error, inFlight)
 	var wg sync.WaitGroup
-	start := time.Now()
+	// Collect the garbage of making the clients now, so that it is not
+	// charged to the handshakes (go-ipv8's hosts allocate megabytes each).
+	runtime.GC()
+	start, cpu0 := time.Now(), processCPU()
 	for range inFlight {
 		wg.Go(func() {
 			for c := range next {
@@ -212,11 +218,11 @@ func handshakes(st *stack, n, inFlight int) (time.Duration, error) {
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return 0, fmt.Errorf("%s: handshake: %w", st.name, err)
+		return 0, 0, fmt.Errorf("%s: handshake: %w", st.name, err)
 	default:
 	}
 	if err := waitAccepted(ctx, st, target); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Since(start), nil
+	return time.Since(start), processCPU() - cpu0, nil
 }
