@@ -9,7 +9,7 @@ import (
 // The ports a Sequential router hands out, in order, then again.
 const (
 	seqPortBase = 20000
-	seqPorts    = 2000
+	seqPorts    = 10000
 )
 
 // routerRules is the nftables ruleset of a router namespace that gives the
@@ -69,7 +69,7 @@ table ip natlab {
 	case Sequential:
 		// numgen inc counts the flows that reach this rule (only a flow's
 		// first packet passes the nat chain), and a map turns the count
-		// into the next port of 20000–21999: the map's values are typed
+		// into the next port of 20000–29999: the map's values are typed
 		// ports, where the raw number would land byte-swapped (nft 1.0.6
 		// hands the 32-bit host-order count to the 16-bit port as is). The
 		// kernel moves on when that port is taken towards the same remote.

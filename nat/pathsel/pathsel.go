@@ -1,8 +1,9 @@
 // Package pathsel keeps a secure session on the better of its two paths
 // to a peer: the relayed one (a relay circuit, always there as fallback)
 // and a direct one punched later (nat/punch). It measures both paths' RTT
-// with pings, moves the session to the direct path as soon as one is
-// punched unless it is clearly slower, back to the relay when the direct
+// with pings (comparing the smallest of the recent samples, so that the
+// queueing of the moment's traffic does not decide), moves the session to
+// the direct path as soon as one is punched unless it is clearly slower, back to the relay when the direct
 // path stops answering or turns much slower (with hysteresis, so that
 // noise does not make it flap), and again to the direct path when it
 // recovers.
@@ -56,9 +57,9 @@ type Config struct {
 	// Interval is the period of the pings (default 1 s).
 	Interval time.Duration
 	// Hysteresis: the session leaves a working direct path for the relay
-	// only when the direct RTT exceeds the relay's by this fraction plus
-	// Tolerance (default 0.2); it moves to the direct path when its RTT is
-	// at most the relay's plus Tolerance.
+	// only when the direct path's RTT (Sample.MinRTT) exceeds the relay's
+	// by this fraction plus Tolerance (default 0.2); it moves to the direct
+	// path when its RTT is at most the relay's plus Tolerance.
 	Hysteresis float64
 	// Tolerance is an RTT difference treated as noise (default 5 ms):
 	// within it the direct path wins, since it takes no relay capacity.
@@ -92,10 +93,18 @@ func (c Config) withDefaults() Config {
 
 // Sample is what the Selector knows of one path.
 type Sample struct {
-	SRTT  time.Duration // smoothed RTT (EWMA, 1/4 weight to the newest)
-	N     int           // answered pings
-	Fails int           // pings missed in a row
+	// MinRTT is the smallest RTT among the last Window answered pings:
+	// the path's own delay, without the queueing the traffic of the moment
+	// adds (which both paths share at the host's port). Choose compares it.
+	MinRTT time.Duration
+	SRTT   time.Duration // smoothed RTT (EWMA, 1/4 weight to the newest), for information
+	N      int           // answered pings
+	Fails  int           // pings missed in a row
+	recent [Window]time.Duration
 }
+
+// Window is how many recent RTT samples MinRTT covers.
+const Window = 8
 
 func (s *Sample) add(rtt time.Duration) {
 	if s.N == 0 {
@@ -103,8 +112,13 @@ func (s *Sample) add(rtt time.Duration) {
 	} else {
 		s.SRTT = (3*s.SRTT + rtt) / 4
 	}
+	s.recent[s.N%Window] = rtt
 	s.N++
 	s.Fails = 0
+	s.MinRTT = rtt
+	for i := range min(s.N, Window) {
+		s.MinRTT = min(s.MinRTT, s.recent[i])
+	}
 }
 
 // Alive reports whether the path answers (at least once, and not failed
@@ -114,6 +128,8 @@ func (s Sample) alive(failAfter int) bool { return s.N > 0 && s.Fails < failAfte
 // Selector keeps a session on the better path.
 type Selector struct {
 	cfg Config
+
+	kick chan struct{} // measure now (a new direct path)
 
 	mu     sync.Mutex
 	cur    transport.PathKind
@@ -128,7 +144,7 @@ func New(cfg Config) (*Selector, error) {
 		return nil, errors.New("pathsel: Config needs SetPath and a Relay with its Ping")
 	}
 	cfg = cfg.withDefaults()
-	s := &Selector{cfg: cfg, cur: transport.PathRelayed}
+	s := &Selector{cfg: cfg, cur: transport.PathRelayed, kick: make(chan struct{}, 1)}
 	if cfg.Relay.RTT > 0 {
 		s.r.add(cfg.Relay.RTT)
 	}
@@ -151,7 +167,14 @@ func (s *Selector) SetDirect(c Candidate) error {
 		s.d.add(time.Nanosecond) // it just answered a punch: alive, RTT unknown
 	}
 	s.mu.Unlock()
-	return s.decide()
+	if err := s.decide(); err != nil {
+		return err
+	}
+	select { // a fresh measurement of both paths, not a whole Interval later
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Current is the kind of path the session uses now.
@@ -188,13 +211,13 @@ func Choose(cur transport.PathKind, d, r Sample, cfg Config) transport.PathKind 
 		return transport.PathDirect
 	}
 	if cur == transport.PathDirect {
-		limit := time.Duration(float64(r.SRTT)*(1+cfg.Hysteresis)) + cfg.Tolerance
-		if d.SRTT > limit {
+		limit := time.Duration(float64(r.MinRTT)*(1+cfg.Hysteresis)) + cfg.Tolerance
+		if d.MinRTT > limit {
 			return transport.PathRelayed
 		}
 		return transport.PathDirect
 	}
-	if d.SRTT <= r.SRTT+cfg.Tolerance {
+	if d.MinRTT <= r.MinRTT+cfg.Tolerance {
 		return transport.PathDirect
 	}
 	return transport.PathRelayed
@@ -221,7 +244,7 @@ func (s *Selector) decide() error {
 	s.cur = want
 	s.moves++
 	s.mu.Unlock()
-	s.cfg.Logger.Debug("pathsel: session moved", "to", want, "addr", p.Addr(), "direct_rtt", d.SRTT, "relay_rtt", r.SRTT, "direct_fails", d.Fails)
+	s.cfg.Logger.Debug("pathsel: session moved", "to", want, "addr", p.Addr(), "direct_rtt", d.MinRTT, "relay_rtt", r.MinRTT, "direct_fails", d.Fails)
 	if s.cfg.OnSwitch != nil {
 		s.cfg.OnSwitch(want, d, r)
 	}
@@ -238,6 +261,7 @@ func (s *Selector) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-s.kick:
 		}
 		s.measure(ctx)
 		if err := s.decide(); err != nil {

@@ -100,6 +100,13 @@ func (p *Puncher) Initiate(ctx context.Context, ch Channel, opts ...Option) (*Re
 		return nil, err
 	}
 	plan := Choose(self.Traits, reply.Info.Traits, p.cfg.Budget)
+	// Repeat probes a few times per RTT of the direct path (about half the
+	// channel's, which goes through a relay), within the budget's interval:
+	// the first probes of both sides often meet the NATs before the other
+	// side's mapping exists, and the next round should not wait long.
+	if iv := min(max(rtt/8, 2*time.Millisecond), p.cfg.Budget.Interval); iv > 0 {
+		plan.Interval = uint16(iv / time.Millisecond)
+	}
 	if o.plan != nil {
 		plan = *o.plan
 	}
@@ -373,6 +380,7 @@ loop:
 		return
 	}
 	p.stats.succeeded.Add(1)
+	res.Started = a.started
 	res.Elapsed = w.at.Sub(a.started)
 	res.ProbeRTT = w.rtt
 	res.Path = a.finish(w)

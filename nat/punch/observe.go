@@ -24,8 +24,9 @@ import (
 //     the next mapping gets LastPort+Step); otherwise random.
 //
 // Only new mappings show the allocation, so the servers must be ones the
-// port has not talked to within the mapping lifetime; give at least three
-// (two at one IP). The filtering behaviour cannot be seen this way; pass
+// port has not talked to within the mapping lifetime; give at least four
+// (two IPs with two ports each: an address-dependent NAT shows only one
+// new mapping per IP, and sequential allocation needs three to be seen). The filtering behaviour cannot be seen this way; pass
 // what detection found (nat/stun Detect) or nat.Unknown. Candidates are
 // the first mapped address, then local.
 func Observe(ctx context.Context, e *stun.Endpoint, servers []netip.AddrPort, filtering nat.Behavior, local ...netip.AddrPort) (Info, error) {
@@ -103,10 +104,15 @@ func Observe(ctx context.Context, e *stun.Endpoint, servers []netip.AddrPort, fi
 // maxStep is the largest port step still taken for sequential allocation.
 const maxStep = 16
 
-// allocation judges the ports of successive new mappings.
+// allocation judges the ports of successive new mappings: sequential
+// takes at least three ports in constant small steps (two could be so by
+// chance: one time in a few hundred for random ports).
 func allocation(ports []uint16) (Alloc, int16, uint16) {
 	if len(ports) < 2 {
 		return AllocUnknown, 0, 0
+	}
+	if len(ports) < 3 {
+		return AllocRandom, 0, 0
 	}
 	step := int(ports[1]) - int(ports[0])
 	for i := 2; i < len(ports); i++ {

@@ -438,8 +438,12 @@ type Result struct {
 	// Err is why it failed (nil on success); errors.Is ErrNoPath when the
 	// punching found nothing.
 	Err error
-	// Elapsed is the time from the start of the punching (the SYNC) to the
-	// first answered probe (this side's view).
+	// Started is when this side started punching (the initiator: half the
+	// channel's RTT after sending the SYNC; the responder: on receiving it).
+	Started time.Time
+	// Elapsed is the time from Started to the path being confirmed: for
+	// the initiator the first answered probe, for the responder the
+	// initiator's nomination.
 	Elapsed time.Duration
 	// ChannelRTT is the round-trip time of the coordination channel
 	// measured by the CONNECT/REPLY exchange (initiator only).
