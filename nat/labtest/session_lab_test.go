@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipv8/go-ipv8/nat"
 	"github.com/ipv8/go-ipv8/nat/natlab"
 	"github.com/ipv8/go-ipv8/nat/pathsel"
 	"github.com/ipv8/go-ipv8/nat/punch"
@@ -368,3 +369,71 @@ func TestDirectPathUpWithinThreeRTTInLab(t *testing.T) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// Keepalives at nat.KeepaliveInterval of the mapping lifetime keep an idle
+// punched path open past the NATs' UDP timeout; without them it closes.
+// Both routers here forget an idle UDP flow after 4 s (conntrack timeouts
+// set in the router); the paths idle for 10 s.
+func TestKeepalivesHoldIdlePunchedPathInLab(t *testing.T) {
+	const timeout = 4
+	l := newLab(t, []natlab.NAT{
+		{Name: "ka", Kind: natlab.PortRestricted, UDPTimeout: timeout}, {Name: "ka2", Kind: natlab.PortRestricted, UDPTimeout: timeout},
+		{Name: "nk", Kind: natlab.PortRestricted, UDPTimeout: timeout}, {Name: "nk2", Kind: natlab.PortRestricted, UDPTimeout: timeout},
+	})
+	// What part 1's lifetime measurement finds for these routers (alive
+	// just under the timeout) gives the interval.
+	keep := nat.KeepaliveInterval(timeout*time.Second - 300*time.Millisecond)
+	idle := 10 * time.Second
+	type outcome struct {
+		name string
+		err  error
+	}
+	results := make(chan outcome, 2)
+	for _, c := range []struct {
+		a, b      string
+		keepalive time.Duration
+	}{{"ka", "ka2", keep}, {"nk", "nk2", time.Hour}} {
+		go func() {
+			a := l.client(t, c.a, nodeConfig{keepalive: c.keepalive})
+			b := l.client(t, c.b, nodeConfig{keepalive: c.keepalive})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			ca, _, err := circuitTo(ctx, relayAddr, a, b)
+			if err != nil {
+				results <- outcome{c.a, err}
+				return
+			}
+			ra, err := a.punch.Initiate(ctx, ca)
+			if err == nil && ra.Err != nil {
+				err = ra.Err
+			}
+			if err != nil {
+				results <- outcome{c.a, err}
+				return
+			}
+			if _, err := b.punch.Accept(ctx); err != nil {
+				results <- outcome{c.a, err}
+				return
+			}
+			time.Sleep(idle)
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			defer pcancel()
+			_, err = ra.Path.Ping(pctx)
+			results <- outcome{c.a, err}
+		}()
+	}
+	for range 2 {
+		r := <-results
+		switch r.name {
+		case "ka":
+			if r.err != nil {
+				t.Errorf("with keepalives every %s, the path idle for %s does not answer: %v", keep, idle, r.err)
+			}
+		case "nk":
+			if r.err == nil {
+				t.Errorf("without keepalives the path still answers after %s idle: the routers' %d s timeout is not what the test thinks", idle, timeout)
+			}
+		}
+	}
+	t.Logf("keepalive interval %s for a %d s UDP timeout; idle %s", keep, timeout, idle)
+}
