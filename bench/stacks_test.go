@@ -12,18 +12,22 @@ import (
 	"time"
 )
 
-// The compared stacks, in the order the benchmarks report them.
+// The compared stacks (stackUDPParts, the UDP pieces without the Host, is
+// in parts_test.go).
 const (
-	stackQUIC        = "quic-go"     // bare quic-go, mutual TLS 1.3 (ECDSA P-256 certificates)
-	stackLibp2pQUIC  = "libp2p-quic" // go-libp2p over QUIC (its TLS identity scheme)
-	stackLibp2pTCP   = "libp2p-tcp"  // go-libp2p over TCP + Noise XX + yamux
-	stackIPv8QUIC    = "ipv8-quic"   // go-ipv8's QUIC transport through the Host
-	stackIPv8UDP     = "ipv8-udp"    // go-ipv8's raw-UDP transport (Noise + mux) through the Host
+	stackQUIC       = "quic-go"     // bare quic-go, mutual TLS 1.3 (ECDSA P-256 certificates)
+	stackLibp2pQUIC = "libp2p-quic" // go-libp2p over QUIC (its TLS identity scheme)
+	stackLibp2pTCP  = "libp2p-tcp"  // go-libp2p over TCP + Noise XX + yamux
+	stackIPv8QUIC   = "ipv8-quic"   // go-ipv8's QUIC transport through the Host
+	stackIPv8UDP    = "ipv8-udp"    // go-ipv8's raw-UDP transport (Noise + mux) through the Host
+)
+
+const (
 	echoProto        = "/bench/echo/1.0.0"
 	perfProto        = "/perf/1.0.0" // libp2p's perf protocol, served by every stack
-	dialTimeout      = 30 * time.Second
 	perfBlockSize    = 64 << 10
 	perfHeaderLength = 8
+	dialTimeout      = 30 * time.Second
 )
 
 // A stack is one compared network stack on loopback: a server that serves
