@@ -124,9 +124,18 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 	if pk := c.RemotePublicKey(); pk != nil {
 		h.ps.SetPublicKey(p, pk)
 	}
-	h.wg.Add(2)
-	go h.serveConn(e)
-	go h.serveDatagrams(e)
+	if cc, ok := c.(transport.CallbackConn); ok {
+		// The transport calls us: no goroutine waits on an idle Conn.
+		h.wg.Add(1)
+		cc.SetCallbacks(
+			func(s transport.Stream) { h.inboundStream(e, s) },
+			func(b []byte) { h.inboundMessage(e, b) },
+			func() { h.connEnded(e); h.wg.Done() })
+	} else {
+		h.wg.Add(2)
+		go h.serveConn(e)
+		go h.serveDatagrams(e)
+	}
 	if old == nil {
 		h.log.Debug("connected", "peer", p, "inbound", inbound, "addr", c.RemoteMultiaddr(), "transport", c.Transport())
 		h.bus.emit(EvtPeerConnected{Peer: p, Conn: c, Inbound: inbound})
@@ -208,16 +217,21 @@ func (h *Host) serveConn(e *connEntry) {
 			e.conn.CloseWithError(transport.CodeConnClosing, "")
 			return
 		}
-		h.checkRemoteAddr(e)
-		f := h.handler(s.Protocol())
-		if f == nil {
-			h.log.Debug("stream for unsupported protocol", "peer", e.conn.RemotePeer(), "protocol", s.Protocol())
-			s.Reset(transport.CodeProtocolNotSupported)
-			continue
-		}
-		ts := h.track(e, s)
-		go f(ts)
+		h.inboundStream(e, s)
 	}
+}
+
+// inboundStream hands a stream the remote opened to its protocol's handler
+// on a goroutine of its own, or resets it when nobody serves the protocol.
+func (h *Host) inboundStream(e *connEntry, s transport.Stream) {
+	h.checkRemoteAddr(e)
+	f := h.handler(s.Protocol())
+	if f == nil {
+		h.log.Debug("stream for unsupported protocol", "peer", e.conn.RemotePeer(), "protocol", s.Protocol())
+		s.Reset(transport.CodeProtocolNotSupported)
+		return
+	}
+	go f(h.track(e, s))
 }
 
 // checkRemoteAddr emits EvtPeerAddrChanged when the Conn's remote address

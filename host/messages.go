@@ -36,8 +36,9 @@ func ParseMessage(b []byte) (protocol.ID, []byte, error) {
 	return protocol.ID(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
-// SetMessageHandler delivers datagram messages of protocol p to f (on the
-// Conn's datagram goroutine: f should not block for long).
+// SetMessageHandler delivers datagram messages of protocol p to f. f runs
+// on the goroutine that received the datagram (the transport's, for the
+// raw-UDP transport): it must not block.
 func (h *Host) SetMessageHandler(p protocol.ID, f MessageHandler) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -86,18 +87,23 @@ func (h *Host) serveDatagrams(e *connEntry) {
 		if err != nil {
 			return
 		}
-		proto, payload, err := ParseMessage(b)
-		if err != nil {
-			h.log.Debug("dropping datagram", "peer", e.conn.RemotePeer(), "err", err)
-			continue
-		}
-		h.mu.Lock()
-		f := h.msgs[proto]
-		h.mu.Unlock()
-		if f == nil {
-			h.log.Debug("dropping message for unhandled protocol", "peer", e.conn.RemotePeer(), "protocol", proto)
-			continue
-		}
-		f(e.conn.RemotePeer(), payload)
+		h.inboundMessage(e, b)
 	}
+}
+
+// inboundMessage hands a datagram message to its protocol's handler.
+func (h *Host) inboundMessage(e *connEntry, b []byte) {
+	proto, payload, err := ParseMessage(b)
+	if err != nil {
+		h.log.Debug("dropping datagram", "peer", e.conn.RemotePeer(), "err", err)
+		return
+	}
+	h.mu.Lock()
+	f := h.msgs[proto]
+	h.mu.Unlock()
+	if f == nil {
+		h.log.Debug("dropping message for unhandled protocol", "peer", e.conn.RemotePeer(), "protocol", proto)
+		return
+	}
+	f(e.conn.RemotePeer(), payload)
 }

@@ -237,3 +237,18 @@ type PacketConn interface {
 }
 
 var _ PacketConn = (*net.UDPConn)(nil)
+
+// CallbackConn is implemented by Conns that can hand inbound streams and
+// datagrams to callbacks, so that the Conn's owner (the Host) needs no
+// goroutine per Conn blocked in AcceptStream and ReceiveDatagram: an idle
+// connection then costs memory only. After SetCallbacks, AcceptStream and
+// ReceiveDatagram are not used.
+type CallbackConn interface {
+	// SetCallbacks installs onStream, called for each stream the remote
+	// opens (it must not block: it starts the stream's handler on a
+	// goroutine), onDatagram, called for each datagram received (it must
+	// not block; it may keep b), and onClose, called once when the Conn has
+	// ended. Streams and datagrams that arrived before the call are
+	// delivered to the callbacks.
+	SetCallbacks(onStream func(Stream), onDatagram func(b []byte), onClose func())
+}
