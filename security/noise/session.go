@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/security"
+	"github.com/ipv8/go-ipv8/transport"
 )
 
 // session is the state of one peer's secure channel: a struct driven by the
@@ -99,6 +100,10 @@ func (s *session) MaxPayload() int {
 
 // Path returns where the session's packets go now.
 func (s *session) Path() Path { return s.path.Load().p }
+
+// PathKind tells whether the session's packets go straight to the peer or
+// through a relay (mux.PathKinder: Conn.Stats().Path reports it).
+func (s *session) PathKind() transport.PathKind { return s.path.Load().p.Kind() }
 
 // SetReceiver installs the function that gets each payload; payloads that
 // arrived before (early data) are handed to it first, on this goroutine.
