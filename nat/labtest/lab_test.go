@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,10 +27,13 @@ import (
 // The relay of the lab's tests: a public host beside the STUN servers.
 var relayAddr = netip.AddrPortFrom(natlab.Spare1, 4000)
 
-// coturn's four sockets: new mappings for Observe.
+// The STUN servers Observe asks, for new mappings: coturn's four sockets
+// and two of a host's at a third IP (every host answers STUN), so that a
+// host still sees two IPs when one does not answer.
 var stunServers = []netip.AddrPort{
 	netip.AddrPortFrom(natlab.STUN1, 3478), netip.AddrPortFrom(natlab.STUN1, 3479),
 	netip.AddrPortFrom(natlab.STUN2, 3478), netip.AddrPortFrom(natlab.STUN2, 3479),
+	netip.AddrPortFrom(natlab.Spare2, 3478), netip.AddrPortFrom(natlab.Spare2, 3479),
 }
 
 // labLimits let the lab's many short-lived clients reserve from few IPs.
@@ -49,6 +53,14 @@ func newLab(t *testing.T, nats []natlab.NAT) *lab {
 	t.Helper()
 	l := &lab{Lab: natlab.New(t, natlab.Config{NATs: nats}), filtering: map[string]nat.Behavior{}}
 	l.relay = l.node(t, l.ServerNS(), relayAddr, nodeConfig{name: "relay", serve: true, limits: labLimits})
+	for _, a := range stunServers[4:] {
+		p, err := l.port(l.ServerNS(), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := stun.Attach(p, stun.EndpointConfig{AnswerRate: 100000})
+		t.Cleanup(func() { e.Close(); p.Close() })
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range nats {
@@ -139,8 +151,7 @@ func (l *lab) client(t testing.TB, name string, cfg nodeConfig) *node {
 	return l.node(t, l.ClientNS(name), netip.AddrPort{}, cfg)
 }
 
-// The matrix: two clients of each kind, so that every pair of kinds
-// (including a kind with itself) has two distinct NATs.
+// The matrix's kinds of NAT.
 var matrixKinds = []struct {
 	short string
 	kind  natlab.Kind
@@ -149,12 +160,25 @@ var matrixKinds = []struct {
 	{"seq", natlab.Sequential}, {"adm", natlab.AddrDependent}, {"sym", natlab.Symmetric},
 }
 
-func matrixNATs() []natlab.NAT {
-	var out []natlab.NAT
-	for _, k := range matrixKinds {
-		out = append(out, natlab.NAT{Name: k.short, Kind: k.kind}, natlab.NAT{Name: k.short + "2", Kind: k.kind})
+// matrixPair is a pair of kinds (a initiates) and the two clients that
+// stand for it: every pair has routers of its own, so that each pair's
+// routers can be reset between tries.
+type matrixPair struct {
+	a, b   int
+	ca, cb string
+}
+
+func matrixPairs() ([]matrixPair, []natlab.NAT) {
+	var pairs []matrixPair
+	var nats []natlab.NAT
+	for i := range matrixKinds {
+		for j := i; j < len(matrixKinds); j++ {
+			p := matrixPair{a: i, b: j, ca: fmt.Sprintf("m%da", len(pairs)), cb: fmt.Sprintf("m%db", len(pairs))}
+			nats = append(nats, natlab.NAT{Name: p.ca, Kind: matrixKinds[i].kind}, natlab.NAT{Name: p.cb, Kind: matrixKinds[j].kind})
+			pairs = append(pairs, p)
+		}
 	}
-	return out
+	return pairs, nats
 }
 
 // tryResult is one attempt of one pair.
@@ -253,31 +277,34 @@ func envInt(name string, def int) int {
 // IPV8_NATLAB_MATRIX (and logs it).
 func TestConnectivityMatrixInLab(t *testing.T) {
 	tries := envInt("IPV8_NATLAB_TRIES", 20)
-	l := newLab(t, matrixNATs())
+	pairs, nats := matrixPairs()
+	l := newLab(t, nats)
 	budget := punch.Budget{Duration: 1500 * time.Millisecond}
 	type pair struct{ a, b int }
-	var pairs []pair
-	for i := range matrixKinds {
-		for j := i; j < len(matrixKinds); j++ {
-			pairs = append(pairs, pair{i, j})
-		}
-	}
 	results := make([][]tryResult, len(pairs))
+	_, err := exec.LookPath("conntrack")
+	canFlush := err == nil
+	if !canFlush {
+		t.Log("conntrack(8) missing: the routers keep their state between tries (apt-get install conntrack)")
+	}
 	sem := make(chan struct{}, envInt("IPV8_NATLAB_PARALLEL", 7))
 	start := time.Now()
 	t.Run("pairs", func(t *testing.T) {
 		for pi, p := range pairs {
-			a := matrixKinds[p.a].short
-			b := matrixKinds[p.b].short
-			if p.a == p.b {
-				b += "2"
-			}
-			t.Run(a+"-"+b, func(t *testing.T) {
+			t.Run(matrixKinds[p.a].short+"-"+matrixKinds[p.b].short, func(t *testing.T) {
 				t.Parallel()
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				for range tries {
-					results[pi] = append(results[pi], l.tryPair(t, a, b, budget))
+					results[pi] = append(results[pi], l.tryPair(t, p.ca, p.cb, budget))
+					// The next try starts from NATs without state.
+					if canFlush {
+						for _, c := range []string{p.ca, p.cb} {
+							if err := l.FlushConntrack(c); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
 				}
 			})
 		}
@@ -293,7 +320,8 @@ func TestConnectivityMatrixInLab(t *testing.T) {
 	cell := map[pair]string{}
 	var detail strings.Builder
 	detail.WriteString("| pair | plan | direct | median time to direct | median probes (both sides) | connected (direct + relay) |\n|---|---|---|---|---|---|\n")
-	for pi, p := range pairs {
+	for pi, mp := range pairs {
+		p := pair{mp.a, mp.b}
 		rs := results[pi]
 		if len(rs) == 0 {
 			continue // not run (-run picked other pairs)

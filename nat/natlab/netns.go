@@ -135,3 +135,22 @@ func (l *Lab) Conntrack(ns string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// FlushConntrack empties the conntrack table of the named client's router
+// (nothing for an open client), so that the next flows start from a NAT
+// without state: old mappings, and the NAT's choice of port for a new flow
+// never meeting an old flow's. It needs conntrack(8).
+func (l *Lab) FlushConntrack(client string) error {
+	n, ok := l.nats[client]
+	if !ok {
+		return fmt.Errorf("natlab: no client %q", client)
+	}
+	if n.Kind == Open {
+		return nil
+	}
+	out, err := l.Command(context.Background(), l.RouterNS(client), "conntrack", "-F").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("natlab: conntrack -F in %s: %v: %s", client, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

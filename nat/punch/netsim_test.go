@@ -308,3 +308,23 @@ func TestForcedBirthdayBetweenSymmetricNATsStaysWithinBudget(t *testing.T) {
 	}
 	t.Logf("%v / %v", ra, rb)
 }
+
+func TestAllocationNeedsThreeStepsToBeSequential(t *testing.T) {
+	for _, tc := range []struct {
+		ports []uint16
+		want  Alloc
+		last  uint16
+	}{
+		{[]uint16{20001, 20002, 20003, 20004}, AllocSequential, 20004},
+		{[]uint16{30000, 29998, 29996}, AllocSequential, 29996},
+		{[]uint16{20001, 20002}, AllocRandom, 0}, // two could be so by chance
+		{[]uint16{20001, 20002, 20004}, AllocRandom, 0},
+		{[]uint16{5000, 61000, 33000}, AllocRandom, 0},
+		{[]uint16{4000}, AllocUnknown, 0},
+	} {
+		a, _, last := allocation(tc.ports)
+		if a != tc.want || last != tc.last {
+			t.Errorf("%v: %s last %d, want %s last %d", tc.ports, a, last, tc.want, tc.last)
+		}
+	}
+}

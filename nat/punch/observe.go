@@ -15,8 +15,9 @@ import (
 // answers them, so peers and relays serve — and reads the mapping and the
 // port allocation from the mapped addresses:
 //
-//   - the same address from every server: endpoint-independent mapping
-//     (no NAT when it is the port's own address);
+//   - the same address from every server, at two IPs at least:
+//     endpoint-independent mapping (no NAT when it is the port's own
+//     address); from one IP only: unknown;
 //   - the same port from two servers at one IP but another from a second
 //     IP: address-dependent; else address-and-port-dependent;
 //   - for a dependent mapping, ports that grow by the same small step from
@@ -55,7 +56,12 @@ func Observe(ctx context.Context, e *stun.Endpoint, servers []netip.AddrPort, fi
 			t.Mapping = nat.AddressAndPortDependent
 		}
 	}
-	if len(got) == 1 {
+	ips := map[netip.Addr]bool{}
+	for _, g := range got {
+		ips[g.server.Addr()] = true
+	}
+	if t.Mapping == nat.EndpointIndependent && len(ips) < 2 {
+		// One IP answered: an address-dependent NAT would look the same.
 		t.Mapping, t.Alloc = nat.Unknown, AllocUnknown
 	}
 	if t.Mapping == nat.AddressAndPortDependent {
