@@ -5,8 +5,10 @@
 // client, RFC 5780 server and the behaviour classification) and nat/lifetime
 // (mapping lifetime). nat/natlab builds a lab of real Linux NATs for tests.
 //
-// Hole punching and relaying (which use these results) come later; they will
-// take a Report for each side and choose a strategy from the two behaviours.
+// Reaching a peer through NATs builds on these results: hole punching
+// (nat/punch, which picks its strategy from both sides' behaviours),
+// relaying (nat/relay) and keeping a session on the better of the two
+// paths (nat/pathsel); nat/labtest proves them in the lab.
 package nat
 
 import (

@@ -98,8 +98,8 @@ func TestRelayToDirectUpgradeKeepsStreamInLab(t *testing.T) {
 	b := l.client(t, "prc2", nodeConfig{sessions: true})
 	ctx := ctxT(t, 3*time.Minute)
 	connA, connB, ca, sess := relayedConns(t, ctx, a, b, relayAddr)
-	if sess.Path().Kind() != transport.PathRelayed {
-		t.Fatal("the session does not start on the relay")
+	if sess.Path().Kind() != transport.PathRelayed || connA.Stats().Path != transport.PathRelayed {
+		t.Fatalf("the session does not start on the relay (conn stats say %s)", connA.Stats().Path)
 	}
 	tr := startTransfer(ctx, connA, connB, size, 1)
 	if err := tr.waitReceived(ctx, size/8); err != nil {
@@ -130,8 +130,8 @@ func TestRelayToDirectUpgradeKeepsStreamInLab(t *testing.T) {
 	after := l.relay.relay.Stats().BytesRelayed
 	t.Logf("%d MiB: %.1f MiB through the relay before the punch, %.1f MiB when the session moved (%d MiB received then), %.2f MiB after; punch %v",
 		size>>20, float64(before)/(1<<20), float64(switched)/(1<<20), recvAtSwitch>>20, float64(after-switched)/(1<<20), res)
-	if sess.Path().Kind() != transport.PathDirect {
-		t.Fatalf("session ended on %s", sess.Path().Kind())
+	if sess.Path().Kind() != transport.PathDirect || connA.Stats().Path != transport.PathDirect || connB.Stats().Path != transport.PathDirect {
+		t.Fatalf("session ended on %s (conn stats say %s and %s)", sess.Path().Kind(), connA.Stats().Path, connB.Stats().Path)
 	}
 	// The peer's session followed: its conn's remote is a's public address.
 	if got, _, _ := transport.ToAddrPort(connB.RemoteMultiaddr()); got == relayAddr || got.Addr() != l.RouterWAN("prc") {
