@@ -57,3 +57,34 @@ type Session interface {
 	Done() <-chan struct{}
 	Close() error
 }
+
+// EarlyDialer is an optional interface of a SecureTransport that hands out
+// a session before its handshake completes, so that the first packets of
+// the layer above ride in the handshake's first flight (0-RTT), as QUIC's
+// DialEarly does. Only a dial by peer ID can be early: the responder's key
+// must be known.
+type EarlyDialer interface {
+	// DialEarly starts a handshake with p at addr and returns its session
+	// at once, unauthenticated yet. Until the handshake completes,
+	// SendEarly sends payloads as 0-RTT data; the responder delivers them
+	// once it has authenticated the initiation they follow. established
+	// is called once, on the transport's goroutine and without blocking,
+	// when the handshake ends: with nil when the returned session is up,
+	// or with the error that ended the dial (the returned session is then
+	// closed) and, when the dial lost a simultaneous open to the peer's
+	// own handshake, the session that came of that one. A live session
+	// with p is returned as it is (established is then called at once).
+	DialEarly(ctx context.Context, addr netip.AddrPort, p peer.ID, established func(other Session, err error)) (EarlySession, error)
+}
+
+// EarlySession is a session from DialEarly.
+type EarlySession interface {
+	Session
+	// SendEarly sends b as 0-RTT data while the handshake runs and reports
+	// whether it did. It reports false once the handshake completed (or
+	// the session's 0-RTT budget is spent): Send then takes over, and
+	// queues what it cannot send until the keys are ready. 0-RTT data can
+	// be replayed to the responder (see the implementation's spec): send
+	// early only what is safe to receive twice.
+	SendEarly(b []byte) (sent bool, err error)
+}

@@ -52,12 +52,23 @@ func (t *Transport) newNoise(p Pattern, initiator bool, static *localStatic, rs 
 func (t *Transport) newKeypair(localIndex, remoteIndex uint32, initiator bool, cs1, cs2 *noise.CipherState, su *suite) *keypair {
 	c1, _ := cs1.Cipher().(*aeadCipher)
 	c2, _ := cs2.Cipher().(*aeadCipher)
-	su.wipe(c1, c2)
+	// A responder of IK made six ciphers (es, ss, ee, se, and the two
+	// transport keys); the second sealed message 1's payload, and 0-RTT
+	// packets that follow the initiation are opened with a key derived
+	// from it (early.go). It is kept until then, the others wiped.
+	var msg1 *aeadCipher
+	if !initiator && len(su.ciphers) == 6 {
+		msg1 = su.ciphers[1]
+	}
+	su.wipe(c1, c2, msg1)
 	kp := &keypair{localIndex: localIndex, remoteIndex: remoteIndex, initiator: initiator, created: t.now()}
 	if initiator {
 		kp.send, kp.recv = c1, c2
 	} else {
 		kp.send, kp.recv = c2, c1
+	}
+	if msg1 != nil {
+		t.early.add(remoteIndex, &earlyRx{kp: kp, created: kp.created, msg1: msg1}, kp.created, t.cfg.HandshakeTimeout)
 	}
 	return kp
 }
@@ -76,6 +87,7 @@ type handshake struct {
 	deadline     time.Time
 	done         chan struct{}
 	abandoned    atomic.Bool // set under Transport.mu when a simultaneous open is lost
+	pre          *session    // DialEarly's session, which the keys go into (early.go)
 
 	mu        sync.Mutex
 	pattern   Pattern
@@ -95,6 +107,12 @@ type handshake struct {
 	finished  bool
 	sess      *session
 	err       error
+
+	// 0-RTT (early.go): the key that seals payloads sent before message 2,
+	// how many were sent, and who waits for the end of an early dial.
+	earlyAEAD   *aeadCipher
+	earlyCtr    uint64
+	established []func(security.Session, error)
 }
 
 // newInitiator reserves an index for a handshake; start builds and sends
@@ -174,6 +192,14 @@ func (h *handshake) buildInitiationLocked() error {
 		return err
 	}
 	h.hs, h.su, h.payload, h.eph, h.broken = hs, su, payload, su.ephemeral, false
+	if h.earlyAEAD != nil {
+		h.earlyAEAD.wipe()
+		h.earlyAEAD = nil
+	}
+	if h.pre != nil && h.pattern == PatternIK && h.rekey == nil && len(su.ciphers) > 0 {
+		// The last cipher of IK message 1 (after es and ss) sealed its payload.
+		h.earlyAEAD = deriveEarlyKey(su.ciphers[len(su.ciphers)-1])
+	}
 	in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
 	pkt := in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
 	mac1Key := t.xxMAC1Key
@@ -281,6 +307,7 @@ func (h *handshake) fail(err error) {
 	if h.rekey != nil {
 		h.rekey.rekeyEnded(h, err)
 	}
+	h.endEarly(nil, err)
 }
 
 // finishLocked records the result, frees the index (unless a keypair took
@@ -291,6 +318,10 @@ func (h *handshake) finishLocked(s *session, err error) {
 	h.t.timers.cancel(h.timer)
 	if h.su != nil {
 		h.su.wipe()
+	}
+	if h.earlyAEAD != nil {
+		h.earlyAEAD.wipe()
+		h.earlyAEAD = nil
 	}
 	if err != nil {
 		h.t.indexes.removeIf(h.localIndex, h)
@@ -321,6 +352,7 @@ func (h *handshake) takeOver(s *session) {
 	if len(early) > 0 {
 		_ = s.Send(early)
 	}
+	h.endEarly(s, nil)
 }
 
 // onResponse handles message 2 of our handshake.
@@ -416,6 +448,7 @@ func (h *handshake) continueXXLocked(m *Response, hello *Hello) {
 			if len(early) > 0 {
 				_ = s.Send(early)
 			}
+			h.endEarly(s, nil)
 			return
 		}
 	}
@@ -463,6 +496,7 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 		kp.wipe()
 		h.finishLocked(nil, ErrClosed)
 		h.mu.Unlock()
+		h.endEarly(nil, ErrClosed)
 		return
 	}
 	if t.dials[id] == h {
@@ -472,6 +506,11 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 	merged := s != nil && !s.isClosed()
 	if merged {
 		t.stats.simultaneousOpens.Add(1)
+	} else if pre, ok := h.adoptLocked(id, pub); ok {
+		// An early dial's session gets the keys: the layer above has used
+		// it since DialEarly returned.
+		s = pre
+		t.sessions[id] = s
 	} else {
 		s = t.newSession(id, pub, rs, h.static, h.path, true, remoteEpoch)
 		s.xxInitiated = h.pattern == PatternXX
@@ -483,6 +522,7 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 	s.installInitiated(kp, confirm, remoteEpoch)
 	h.finishLocked(s, nil)
 	h.mu.Unlock()
+	h.endEarly(s, nil)
 	t.log.Debug("session established", "remote", id.ShortString(), "pattern", h.pattern.String(), "initiator", true, "merged", merged)
 }
 
@@ -560,6 +600,7 @@ func (t *Transport) dropInbound(ib *inbound) {
 	}
 	t.mu.Unlock()
 	t.timers.cancel(ib.timer)
+	t.early.remove(ib.kp)
 	ib.mu.Lock()
 	if ib.done {
 		ib.mu.Unlock()
@@ -587,6 +628,7 @@ func (t *Transport) confirmInbound(ib *inbound) {
 	}
 	t.mu.Unlock()
 	t.timers.cancel(ib.timer)
+	t.early.remove(ib.kp)
 	ib.mu.Lock()
 	ib.done = true
 	ib.mu.Unlock()

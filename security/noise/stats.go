@@ -15,6 +15,8 @@ type Stats struct {
 	RefusalsSent        uint64 // IK initiations for a static key we do not have
 	Roams               uint64 // sessions moved to a new address
 	SimultaneousOpens   uint64 // crossing handshakes resolved into one session
+	EarlySent           uint64 // 0-RTT packets sent behind our initiations
+	EarlyReceived       uint64 // 0-RTT packets opened and delivered
 
 	DroppedMalformed     uint64 // not a well-formed packet
 	DroppedMAC1          uint64 // initiation with a bad mac1 (not for us, or junk)
@@ -39,6 +41,7 @@ type counters struct {
 	handshakesInitiated, handshakesCompleted, handshakesFailed    atomic.Uint64
 	retransmissions, rekeys, cookieRepliesSent, cookiesReceived   atomic.Uint64
 	refusalsSent, roams, simultaneousOpens                        atomic.Uint64
+	earlySent, earlyReceived                                      atomic.Uint64
 	droppedMalformed, droppedMAC1, droppedHandshake, droppedStale atomic.Uint64
 	droppedLoad, droppedUnknownIndex, droppedReplay, droppedAuth  atomic.Uint64
 	droppedExpired, droppedAmplification, droppedQueueFull        atomic.Uint64
@@ -58,6 +61,8 @@ func (c *counters) snapshot() Stats {
 		RefusalsSent:         c.refusalsSent.Load(),
 		Roams:                c.roams.Load(),
 		SimultaneousOpens:    c.simultaneousOpens.Load(),
+		EarlySent:            c.earlySent.Load(),
+		EarlyReceived:        c.earlyReceived.Load(),
 		DroppedMalformed:     c.droppedMalformed.Load(),
 		DroppedMAC1:          c.droppedMAC1.Load(),
 		DroppedHandshake:     c.droppedHandshake.Load(),

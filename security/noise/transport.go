@@ -42,6 +42,7 @@ type Transport struct {
 	xxMAC1Key [32]byte
 	xxSealKey [32]byte
 	ssCache   *staticCache
+	early     *earlyTable // responder: 0-RTT keys by the initiator's index
 
 	cookies *cookieJar
 	indexes *indexTable
@@ -112,13 +113,14 @@ func New(key *peer.PrivateKey, port transport.Port, cfg Config) (*Transport, err
 	t.lastInit = lc
 	t.cookies = newCookieJar(t.rng, cfg.CookieThreshold)
 	t.indexes = newIndexTable(t.rng)
+	t.early = newEarlyTable()
 	t.timers = newTimerHeap(t.clock)
 	t.bufs.New = func() any { return &sendBuf{b: make([]byte, 0, cfg.MaxPacketSize+64)} }
 
 	port.HandleType(transport.TypeNoiseInitiation, t.handleInitiation)
 	port.HandleType(transport.TypeNoiseResponse, t.handleResponse)
 	port.HandleType(transport.TypeNoiseCookie, t.handleCookie)
-	port.HandleType(transport.TypeNoiseData, t.handleData)
+	port.HandleType(transport.TypeNoiseData, t.handleDataOrEarly)
 	return t, nil
 }
 
@@ -292,6 +294,7 @@ func (t *Transport) Close() error {
 	}
 	// Sessions still waiting for Accept were closed above.
 	t.timers.close()
+	t.early.clear()
 	t.ssCache.purge()
 	t.primary.kp.wipe()
 	if t.secondary != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ipv8/go-ipv8/mux"
 	"github.com/ipv8/go-ipv8/security"
 	"github.com/ipv8/go-ipv8/transport"
 )
@@ -147,4 +149,118 @@ func (w *sessionBatchWriter) write(pkts [][]byte, to netip.AddrPort) (int, error
 	*mp = msgs[:0]
 	w.pool.Put(mp)
 	return n, err
+}
+
+// earlySession is what the mux runs a Conn from DialEarly over: the
+// session, with Send and SendBatch trying 0-RTT first while the handshake
+// runs.
+type earlySession struct {
+	security.EarlySession
+	up atomic.Bool // the handshake ended: Send goes straight to the session
+}
+
+var (
+	_ mux.BatchSender = (*earlySession)(nil)
+	_ mux.PathKinder  = (*earlySession)(nil)
+)
+
+func (e *earlySession) Send(b []byte) error {
+	if !e.up.Load() {
+		if sent, err := e.SendEarly(b); sent || err != nil {
+			return err
+		}
+	}
+	return e.EarlySession.Send(b)
+}
+
+func (e *earlySession) SendBatch(pkts [][]byte) (int, error) {
+	i := 0
+	if !e.up.Load() {
+		for ; i < len(pkts); i++ {
+			sent, err := e.SendEarly(pkts[i])
+			if err != nil {
+				return i, err
+			}
+			if !sent {
+				break
+			}
+		}
+	}
+	if i == len(pkts) {
+		return i, nil
+	}
+	if bs, ok := e.EarlySession.(mux.BatchSender); ok {
+		n, err := bs.SendBatch(pkts[i:])
+		return i + n, err
+	}
+	for ; i < len(pkts); i++ {
+		if err := e.EarlySession.Send(pkts[i]); err != nil {
+			return i, err
+		}
+	}
+	return i, nil
+}
+
+func (e *earlySession) PathKind() transport.PathKind {
+	if pk, ok := e.EarlySession.(mux.PathKinder); ok {
+		return pk.PathKind()
+	}
+	return transport.PathDirect
+}
+
+// earlyDial follows one DialEarly to the end of its handshake, which may
+// come before or after the Conn is made.
+type earlyDial struct {
+	t  *Transport
+	ws *earlySession
+
+	mu       sync.Mutex
+	conn     transport.Conn
+	ended    bool
+	finished bool
+	other    security.Session
+	err      error
+}
+
+// established is the security transport's callback (it must not block).
+func (d *earlyDial) established(other security.Session, err error) {
+	d.mu.Lock()
+	d.ended, d.other, d.err = true, other, err
+	d.mu.Unlock()
+	d.finish()
+}
+
+func (d *earlyDial) setConn(c transport.Conn) {
+	d.mu.Lock()
+	d.conn = c
+	d.mu.Unlock()
+	d.finish()
+}
+
+// finish acts once both the Conn and the handshake's end are known: a
+// failed handshake closes the Conn with its reason; a session that won a
+// simultaneous open becomes a Conn like an inbound one (the peer dialled).
+func (d *earlyDial) finish() {
+	d.mu.Lock()
+	if d.finished || !d.ended || d.conn == nil {
+		d.mu.Unlock()
+		return
+	}
+	d.finished = true
+	c, other, err := d.conn, d.other, d.err
+	d.mu.Unlock()
+	if d.ws != nil {
+		d.ws.up.Store(true)
+	}
+	if err == nil {
+		return
+	}
+	d.t.log.Debug("early dial failed", "peer", c.RemotePeer(), "err", err)
+	// CloseWithError waits for the mux's loop: not on the caller's goroutine.
+	go func() {
+		c.CloseWithError(transport.CodeConnClosing, "handshake failed: "+err.Error())
+		if other != nil {
+			d.t.inbound(other)
+		}
+	}()
 }

@@ -166,8 +166,54 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 		sess.Close()
 		return nil, fmt.Errorf("%w: dialled %s, the remote is %s", transport.ErrWrongPeer, p, sess.RemotePeer())
 	}
-	c, _, err := t.connFor(sess)
+	c, _, err := t.connFor(sess, nil)
 	return c, err
+}
+
+// DialEarly opens a Conn to p at raddr without waiting for the handshake
+// (QUIC's DialEarly): it returns at once, and the streams and datagrams the
+// caller sends before the handshake completes go out as 0-RTT data right
+// behind the Noise IK initiation, so that a request written at once reaches
+// the peer with the handshake and its reply can come back within one round
+// trip. The Conn's remote is not authenticated when DialEarly returns: if
+// the handshake fails (the remote is not p, or does not answer), the Conn
+// is closed with a *transport.ConnError that says why, and whatever was
+// sent went nowhere but to the address dialled, sealed to p's key (only p
+// can read it). 0-RTT data may be replayed to p (docs/protocol/noise.md,
+// "0-RTT data"): open streams early only for requests that are safe to
+// receive twice. The handshake's deadline is ctx's, at most the security
+// transport's handshake timeout; cancelling ctx after DialEarly returned
+// does not stop it. Without a peer ID, or with a security transport that
+// cannot dial early, DialEarly is Dial.
+func (t *Transport) DialEarly(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.Conn, error) {
+	ed, ok := t.sec.(security.EarlyDialer)
+	if !ok || p == "" {
+		return t.Dial(ctx, raddr, p)
+	}
+	if t.isClosed() {
+		return nil, transport.ErrTransportClosed
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("udp: dial: %w", err)
+	}
+	ap, err := dialAddr(raddr)
+	if err != nil {
+		return nil, err
+	}
+	d := &earlyDial{t: t}
+	sess, err := ed.DialEarly(ctx, ap, p, d.established)
+	if err != nil {
+		err = dialErr(err)
+		t.log.Debug("early dial failed", "peer", p, "addr", raddr, "err", err)
+		return nil, err
+	}
+	d.ws = &earlySession{EarlySession: sess}
+	c, _, err := t.connFor(sess, d.ws)
+	if err != nil {
+		return nil, err
+	}
+	d.setConn(c)
+	return c, nil
 }
 
 // dialErr maps the security layer's errors to the transport's sentinels,
@@ -183,8 +229,10 @@ func dialErr(err error) error {
 }
 
 // connFor returns the Conn of a session, making it on first sight. created
-// tells whether this call made it.
-func (t *Transport) connFor(sess security.Session) (transport.Conn, bool, error) {
+// tells whether this call made it. A Conn made here runs over muxSess when
+// it is set (a session from DialEarly, wrapped), over sess otherwise; the
+// table knows it by sess either way, so a later Dial finds it.
+func (t *Transport) connFor(sess, muxSess security.Session) (transport.Conn, bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -197,7 +245,10 @@ func (t *Transport) connFor(sess security.Session) (transport.Conn, bool, error)
 	// Stream IDs are split by which side has the lower peer ID, not by who
 	// dialled: with simultaneous opens and reused sessions both sides may
 	// have dialled, and they must still pick opposite halves.
-	c, err := t.mx.NewConn(sess, t.local < sess.RemotePeer())
+	if muxSess == nil {
+		muxSess = sess
+	}
+	c, err := t.mx.NewConn(muxSess, t.local < sess.RemotePeer())
 	if err != nil {
 		sess.Close()
 		return nil, false, fmt.Errorf("udp: %w", err)
@@ -219,18 +270,24 @@ func (t *Transport) acceptLoop(ctx context.Context) {
 			t.log.Debug("accept stopped", "err", err)
 			return
 		}
-		c, created, err := t.connFor(sess)
-		if err != nil || !created {
-			continue // refused, or a Dial already has its Conn
-		}
-		t.mu.Lock()
-		l := t.listener
-		t.mu.Unlock()
-		if l == nil || !l.offer(c) {
-			// Nobody listens (as with QUIC, inbound connections are
-			// refused), or the backlog is full.
-			c.CloseWithError(transport.CodeResourceLimit, "not accepting connections")
-		}
+		t.inbound(sess)
+	}
+}
+
+// inbound makes the Conn of a session the remote opened and hands it to
+// the listener.
+func (t *Transport) inbound(sess security.Session) {
+	c, created, err := t.connFor(sess, nil)
+	if err != nil || !created {
+		return // refused, or a Dial already has its Conn
+	}
+	t.mu.Lock()
+	l := t.listener
+	t.mu.Unlock()
+	if l == nil || !l.offer(c) {
+		// Nobody listens (as with QUIC, inbound connections are
+		// refused), or the backlog is full.
+		c.CloseWithError(transport.CodeResourceLimit, "not accepting connections")
 	}
 }
 
