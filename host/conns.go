@@ -108,6 +108,12 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 		return nil
 	}
 	old := h.conns[p]
+	if h.registered(old, c) {
+		// A transport with one session per peer hands the same Conn to
+		// a dial and to an accept that crossed it: it is registered once.
+		h.mu.Unlock()
+		return c
+	}
 	winner, loser := e, (*connEntry)(nil)
 	if old != nil {
 		winner, loser = h.pickConn(old, e)
@@ -153,6 +159,20 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 		h.maybeCloseDrained(loser)
 	}
 	return winner.conn
+}
+
+// registered reports whether c already has an entry (live or draining).
+// h.mu is held.
+func (h *Host) registered(live *connEntry, c transport.Conn) bool {
+	if live != nil && live.conn == c {
+		return true
+	}
+	for d := range h.draining {
+		if d.conn == c {
+			return true
+		}
+	}
+	return false
 }
 
 // pickConn decides which of two Conns to one peer survives. Both ends
