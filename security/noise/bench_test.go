@@ -129,6 +129,7 @@ func BenchmarkSeal(b *testing.B) {
 type handshakeBench struct {
 	x, y   *Transport
 	xp, yp *syncPort
+	resume bool // dial with the ticket the previous handshake left
 }
 
 // syncPort is a Port that hands each packet to a queue the benchmark drains.
@@ -203,6 +204,9 @@ func (hb *handshakeBench) one(b *testing.B, byID bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if hb.resume {
+		h.useTicket()
+	}
 	if err := h.start(); err != nil {
 		b.Fatal(err)
 	}
@@ -220,10 +224,18 @@ func (hb *handshakeBench) one(b *testing.B, byID bool) {
 	hb.y.mu.Unlock()
 }
 
-func benchHandshakes(b *testing.B, byID bool, cfg Config) {
+func benchHandshakes(b *testing.B, byID bool, cfg Config) { benchHandshakesMode(b, byID, false, cfg) }
+
+func benchHandshakesMode(b *testing.B, byID, resume bool, cfg Config) {
 	clk := newFakeClock()
 	cfg.Clock = clk
 	hb := newHandshakeBench(b, newKey(b), newKey(b), cfg)
+	if resume {
+		hb.one(b, true) // leaves the first ticket
+		clk.Advance(time.Millisecond)
+		hb.resume = true
+	}
+	r0 := hb.y.Stats().Resumptions
 	b.ReportAllocs()
 	start, cpu0 := time.Now(), processCPU()
 	k := 0
@@ -236,7 +248,15 @@ func benchHandshakes(b *testing.B, byID bool, cfg Config) {
 	if cpu := processCPU() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(k)/cpu.Seconds(), "handshakes/cpu-s")
 	}
+	b.ReportMetric(float64(hb.y.Stats().CookieRepliesSent)/float64(k), "cookies/hs")
+	if resumed := hb.y.Stats().Resumptions - r0; resume && resumed != uint64(k) {
+		b.Fatalf("%d of %d handshakes resumed", resumed, k)
+	}
 }
+
+// BenchmarkHandshakeResume: a peer seen before, with the ticket the
+// previous session left (NNpsk0: one Diffie-Hellman per side).
+func BenchmarkHandshakeResume(b *testing.B) { benchHandshakesMode(b, true, true, Config{}) }
 
 // BenchmarkHandshakeIK: a known peer dials again (the static-static DH is
 // cached, as for a reconnection or a rekey).

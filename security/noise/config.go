@@ -68,12 +68,24 @@ type Config struct {
 	// StaticCacheSize bounds the cache of static-static DH results
 	// (negative disables it).
 	StaticCacheSize int
+	// TicketLifetime is how long a resumption ticket (left by a handshake
+	// with a peer, for the next dial to it) may be used; TicketCacheSize
+	// bounds the tickets kept (one per peer). A negative value of either
+	// disables resumption.
+	TicketLifetime  time.Duration
+	TicketCacheSize int
 	// ReplayCacheSize bounds the newest initiation timestamp kept per peer.
 	ReplayCacheSize int
 	// PendingQueueLimit bounds payloads a session holds while it cannot
 	// send (keys expired and a rekey is running, or a new address is being
 	// validated); beyond it Send drops them (counted).
 	PendingQueueLimit int
+
+	// DisableAESGCM keeps every transport packet on ChaCha20-Poly1305.
+	// By default a session seals bulk traffic with AES-256-GCM when both
+	// ends have hardware AES and say so (docs/protocol/noise.md, "Data
+	// cipher"); ChaCha20-Poly1305 is what either end falls back to.
+	DisableAESGCM bool
 }
 
 func (c Config) withDefaults() Config {
@@ -133,6 +145,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StaticCacheSize == 0 {
 		c.StaticCacheSize = DefaultStaticCacheSize
+	}
+	if c.TicketLifetime == 0 {
+		c.TicketLifetime = DefaultTicketLifetime
+	}
+	if c.TicketCacheSize == 0 {
+		c.TicketCacheSize = DefaultTicketCacheSize
 	}
 	if c.ReplayCacheSize <= 0 {
 		c.ReplayCacheSize = DefaultReplayCacheSize

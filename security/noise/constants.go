@@ -42,6 +42,8 @@ const (
 	DefaultAcceptBacklog       = 128
 	DefaultEarlyDataMaxAge     = 30 * time.Second
 	DefaultStaticCacheSize     = 4096
+	DefaultTicketLifetime      = time.Hour
+	DefaultTicketCacheSize     = 4096
 	DefaultReplayCacheSize     = 8192
 	DefaultPendingQueueLimit   = 64
 	DefaultRekeyAfterMessages  = uint64(1) << 60

@@ -126,6 +126,7 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 	h.pre = pre
 	h.established = []func(security.Session, error){established}
 	t.dials[p] = h
+	h.useTicket()
 	t.mu.Unlock()
 	if err := h.start(); err != nil {
 		h.fail(err)

@@ -64,3 +64,18 @@ func FuzzEarlyPacket(f *testing.F) {
 	})
 	_ = sa
 }
+
+func FuzzParseResumeInitiation(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseResumeInitiation(b)
+		if err != nil {
+			return
+		}
+		if len(m.Message) < minResumeMessage1 {
+			t.Fatalf("message of %d bytes accepted", len(m.Message))
+		}
+		if out := m.Append(nil); !bytes.Equal(out, b) {
+			t.Fatalf("round trip: %x != %x", out, b)
+		}
+	})
+}

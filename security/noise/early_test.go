@@ -185,7 +185,10 @@ func TestEarlyPacketTamperedOrUnknownIsDropped(t *testing.T) {
 	a := newNode(t, n, "10.0.0.1:1000", nil, Config{})
 	b := newNode(t, n, "10.0.0.2:2000", nil, Config{})
 	n.setFilter(func(p *fakePacket) []fakePacket {
-		if p.data[0] == transport.TypeNoiseData && Kind(p.data[1]) == KindEarly {
+		switch {
+		case p.data[0] == transport.TypeNoiseResponse:
+			return nil // keep the handshake open: the packet below goes 0-RTT
+		case p.data[0] == transport.TypeNoiseData && Kind(p.data[1]) == KindEarly:
 			p.data[len(p.data)-20] ^= 1
 		}
 		return []fakePacket{*p}
@@ -194,7 +197,9 @@ func TestEarlyPacketTamperedOrUnknownIsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sa.SendEarly([]byte("tampered"))
+	if sent, err := sa.SendEarly([]byte("tampered")); !sent || err != nil {
+		t.Fatal(sent, err)
+	}
 	sb := accept(t, b)
 	ib := newInbox(sb)
 	n.settle()

@@ -88,6 +88,7 @@ type handshake struct {
 	done         chan struct{}
 	abandoned    atomic.Bool // set under Transport.mu when a simultaneous open is lost
 	pre          *session    // DialEarly's session, which the keys go into (early.go)
+	ticket       *ticket     // PatternResume: the ticket it spends (resume.go)
 
 	mu        sync.Mutex
 	pattern   Pattern
@@ -161,12 +162,16 @@ func (h *handshake) buildInitiationLocked() error {
 	if h.su != nil {
 		h.su.wipe()
 	}
-	hs, su, err := t.newNoise(h.pattern, true, h.static, h.peerStatic(), nil)
+	hs, su, err := h.newNoiseLocked(nil)
 	if err != nil {
 		return err
 	}
 	var payload []byte
-	if h.pattern == PatternIK {
+	if h.pattern == PatternResume {
+		hello := Hello{Timestamp: t.timestamp(), Early: h.early}
+		payload = hello.Append(nil)
+		h.sealKey = labelKey(labelCookie, h.remoteStatic)
+	} else if h.pattern == PatternIK {
 		hello := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub}
 		if h.rekey != nil {
 			hello.Rekey = true
@@ -196,14 +201,21 @@ func (h *handshake) buildInitiationLocked() error {
 		h.earlyAEAD.wipe()
 		h.earlyAEAD = nil
 	}
-	if h.pre != nil && h.pattern == PatternIK && h.rekey == nil && len(su.ciphers) > 0 {
-		// The last cipher of IK message 1 (after es and ss) sealed its payload.
+	if h.pre != nil && h.pattern != PatternXX && h.rekey == nil && len(su.ciphers) > 0 {
+		// The last cipher of message 1 (IK: after es and ss; NNpsk0:
+		// after psk and e) sealed its payload.
 		h.earlyAEAD = deriveEarlyKey(su.ciphers[len(su.ciphers)-1])
 	}
-	in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
-	pkt := in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
+	var pkt []byte
+	if h.pattern == PatternResume {
+		in := ResumeInitiation{SenderIndex: h.localIndex, TicketID: h.ticket.id, Message: msg}
+		pkt = in.Append(make([]byte, 0, resumeHeaderLen+len(msg)+2*macLen))
+	} else {
+		in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
+		pkt = in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
+	}
 	mac1Key := t.xxMAC1Key
-	if h.pattern == PatternIK {
+	if h.pattern != PatternXX {
 		mac1Key = labelKey(labelMAC1, h.remoteStatic)
 	}
 	setMAC1(pkt, &mac1Key)
@@ -217,7 +229,7 @@ func (h *handshake) buildInitiationLocked() error {
 // (flynn/noise does not roll back a failed Diffie-Hellman), by replaying
 // message 1 with the same ephemeral key.
 func (h *handshake) rebuildLocked() error {
-	hs, su, err := h.t.newNoise(h.pattern, true, h.static, h.peerStatic(), h.eph)
+	hs, su, err := h.newNoiseLocked(h.eph)
 	if err != nil {
 		return err
 	}
@@ -230,6 +242,21 @@ func (h *handshake) rebuildLocked() error {
 	}
 	h.hs, h.su, h.broken = hs, su, false
 	return nil
+}
+
+// newNoiseLocked starts the Noise state of message 1 for the current
+// pattern (eph: a given ephemeral key, when rebuilding).
+func (h *handshake) newNoiseLocked(eph *dhKeypair) (*noise.HandshakeState, *suite, error) {
+	if h.pattern == PatternResume {
+		return h.t.newNoisePSK(true, h.ticket.psk[:], eph)
+	}
+	return h.t.newNoise(h.pattern, true, h.static, h.peerStatic(), eph)
+}
+
+// dropTicketLocked wipes a resumption's ticket (spent or given up).
+func (h *handshake) dropTicketLocked() {
+	h.ticket.wipe()
+	h.ticket = nil
 }
 
 // peerStatic is the responder's static key as a pre-message (IK only).
@@ -268,6 +295,13 @@ func (h *handshake) onTimer() {
 	if !h.t.now().Before(h.deadline) {
 		h.mu.Unlock()
 		h.fail(security.ErrHandshakeTimeout)
+		return
+	}
+	if h.pattern == PatternResume {
+		// No answer: the responder may have lost the ticket and, under
+		// load, says nothing. A full handshake costs a little more CPU.
+		h.resumeFallbackLocked()
+		h.mu.Unlock()
 		return
 	}
 	h.refreshMAC2Locked()
@@ -323,6 +357,7 @@ func (h *handshake) finishLocked(s *session, err error) {
 		h.earlyAEAD.wipe()
 		h.earlyAEAD = nil
 	}
+	h.dropTicketLocked()
 	if err != nil {
 		h.t.indexes.removeIf(h.localIndex, h)
 	}
@@ -383,11 +418,25 @@ func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
 		return
 	}
-	if h.pattern == PatternIK {
+	switch h.pattern {
+	case PatternIK:
 		h.completeIKLocked(m, &hello, cs1, cs2)
-		return
+	case PatternResume:
+		h.completeResumeLocked(m, &hello, cs1, cs2)
+	default:
+		h.continueXXLocked(m, &hello)
 	}
-	h.continueXXLocked(m, &hello)
+}
+
+// completeResumeLocked installs the keys of a resumption: the ticket
+// vouches for the peer's identity.
+func (h *handshake) completeResumeLocked(m *Response, hello *Hello, cs1, cs2 *noise.CipherState) {
+	t := h.t
+	tk := h.ticket
+	kp := t.newKeypair(h.localIndex, m.SenderIndex, true, cs1, cs2, h.su)
+	h.su = nil
+	t.stats.resumptions.Add(1)
+	h.completeLocked(kp, tk.pub, tk.rs, hello.Timestamp, nil)
 }
 
 func (h *handshake) completeIKLocked(m *Response, hello *Hello, cs1, cs2 *noise.CipherState) {
@@ -485,6 +534,7 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 		kp.sess = s
 		t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
 		s.installInitiated(kp, confirm, remoteEpoch)
+		t.issueTicket(s, kp)
 		s.rekeyEnded(h, nil)
 		t.stats.rekeys.Add(1)
 		return
@@ -520,6 +570,9 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 	kp.sess = s
 	t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
 	s.installInitiated(kp, confirm, remoteEpoch)
+	if h.pattern != PatternXX {
+		t.issueTicket(s, kp)
+	}
 	h.finishLocked(s, nil)
 	h.mu.Unlock()
 	h.endEarly(s, nil)
@@ -551,10 +604,31 @@ func (h *handshake) onCookie(m *CookieReply) {
 func (h *handshake) onRefusal(m *Refusal) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.finished || h.pattern != PatternIK || h.rekey != nil || !bytes.Equal(m.MAC1[:], h.mac1[:]) {
+	if h.finished || h.rekey != nil || !bytes.Equal(m.MAC1[:], h.mac1[:]) {
+		return
+	}
+	if h.pattern == PatternResume {
+		h.resumeFallbackLocked()
+		return
+	}
+	if h.pattern != PatternIK {
 		return
 	}
 	h.pattern = PatternXX
+	if err := h.buildInitiationLocked(); err != nil {
+		return
+	}
+	_ = h.t.write(h.path, h.packet)
+	h.rto = h.t.cfg.RetransmitInitial
+	h.scheduleLocked()
+}
+
+// resumeFallbackLocked gives up a resumption (the responder has no such
+// ticket, or did not answer) and sends IK instead, with a new ephemeral key.
+func (h *handshake) resumeFallbackLocked() {
+	h.dropTicketLocked()
+	h.pattern = PatternIK
+	h.t.stats.resumeFallbacks.Add(1)
 	if err := h.buildInitiationLocked(); err != nil {
 		return
 	}
@@ -620,13 +694,17 @@ func (t *Transport) dropInbound(ib *inbound) {
 	}
 }
 
-// confirmInbound forgets an inbound handshake whose keys were confirmed.
+// confirmInbound forgets an inbound handshake whose keys were confirmed;
+// the keys of an IK handshake or a resumption leave a ticket.
 func (t *Transport) confirmInbound(ib *inbound) {
 	t.mu.Lock()
 	if t.inbound[ib.key] == ib {
 		delete(t.inbound, ib.key)
 	}
 	t.mu.Unlock()
+	if ib.pattern != PatternXX {
+		t.issueTicket(ib.sess, ib.kp)
+	}
 	t.timers.cancel(ib.timer)
 	t.early.remove(ib.kp)
 	ib.mu.Lock()

@@ -24,6 +24,8 @@ func (p Pattern) String() string {
 		return "IK"
 	case PatternXX:
 		return "XX"
+	case PatternResume:
+		return "resume"
 	}
 	return fmt.Sprintf("pattern(%d)", uint8(p))
 }

@@ -17,6 +17,8 @@ type Stats struct {
 	SimultaneousOpens   uint64 // crossing handshakes resolved into one session
 	EarlySent           uint64 // 0-RTT packets sent behind our initiations
 	EarlyReceived       uint64 // 0-RTT packets opened and delivered
+	Resumptions         uint64 // resumption handshakes completed (either side)
+	ResumeFallbacks     uint64 // our resumptions refused or unanswered, redone as IK
 
 	DroppedMalformed     uint64 // not a well-formed packet
 	DroppedMAC1          uint64 // initiation with a bad mac1 (not for us, or junk)
@@ -41,7 +43,7 @@ type counters struct {
 	handshakesInitiated, handshakesCompleted, handshakesFailed    atomic.Uint64
 	retransmissions, rekeys, cookieRepliesSent, cookiesReceived   atomic.Uint64
 	refusalsSent, roams, simultaneousOpens                        atomic.Uint64
-	earlySent, earlyReceived                                      atomic.Uint64
+	earlySent, earlyReceived, resumptions, resumeFallbacks        atomic.Uint64
 	droppedMalformed, droppedMAC1, droppedHandshake, droppedStale atomic.Uint64
 	droppedLoad, droppedUnknownIndex, droppedReplay, droppedAuth  atomic.Uint64
 	droppedExpired, droppedAmplification, droppedQueueFull        atomic.Uint64
@@ -63,6 +65,8 @@ func (c *counters) snapshot() Stats {
 		SimultaneousOpens:    c.simultaneousOpens.Load(),
 		EarlySent:            c.earlySent.Load(),
 		EarlyReceived:        c.earlyReceived.Load(),
+		Resumptions:          c.resumptions.Load(),
+		ResumeFallbacks:      c.resumeFallbacks.Load(),
 		DroppedMalformed:     c.droppedMalformed.Load(),
 		DroppedMAC1:          c.droppedMAC1.Load(),
 		DroppedHandshake:     c.droppedHandshake.Load(),

@@ -42,7 +42,8 @@ type Transport struct {
 	xxMAC1Key [32]byte
 	xxSealKey [32]byte
 	ssCache   *staticCache
-	early     *earlyTable // responder: 0-RTT keys by the initiator's index
+	early     *earlyTable  // responder: 0-RTT keys by the initiator's index
+	tickets   *ticketStore // resumption tickets (nil: resumption off)
 
 	cookies *cookieJar
 	indexes *indexTable
@@ -114,10 +115,11 @@ func New(key *peer.PrivateKey, port transport.Port, cfg Config) (*Transport, err
 	t.cookies = newCookieJar(t.rng, cfg.CookieThreshold)
 	t.indexes = newIndexTable(t.rng)
 	t.early = newEarlyTable()
+	t.tickets = newTicketStore(cfg.TicketCacheSize, cfg.TicketLifetime)
 	t.timers = newTimerHeap(t.clock)
 	t.bufs.New = func() any { return &sendBuf{b: make([]byte, 0, cfg.MaxPacketSize+64)} }
 
-	port.HandleType(transport.TypeNoiseInitiation, t.handleInitiation)
+	port.HandleType(transport.TypeNoiseInitiation, t.handleInitiationOrResume)
 	port.HandleType(transport.TypeNoiseResponse, t.handleResponse)
 	port.HandleType(transport.TypeNoiseCookie, t.handleCookie)
 	port.HandleType(transport.TypeNoiseData, t.handleDataOrEarly)
@@ -214,6 +216,7 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 	}
 	if p != "" {
 		t.dials[p] = h
+		h.useTicket()
 	}
 	t.mu.Unlock()
 	if err := h.start(); err != nil {
@@ -295,6 +298,7 @@ func (t *Transport) Close() error {
 	// Sessions still waiting for Accept were closed above.
 	t.timers.close()
 	t.early.clear()
+	t.tickets.purge()
 	t.ssCache.purge()
 	t.primary.kp.wipe()
 	if t.secondary != nil {
