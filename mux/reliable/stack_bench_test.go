@@ -91,4 +91,12 @@ func BenchmarkStackThroughputLoopback(b *testing.B) {
 	st := c.Stats()
 	b.ReportMetric(float64(st.PacketsLost), "lost")
 	b.ReportMetric(float64(st.BytesSent)/float64(st.PacketsSent), "B/pkt")
+	// How much of the traffic the kernel's offloads carried: datagrams per
+	// GSO send at the sender, per GRO read at the receiver.
+	if o := cli.port.Stats().Offload; o.GSOSends > 0 {
+		b.ReportMetric(float64(o.GSOSegments)/float64(o.GSOSends), "pkts/GSO")
+	}
+	if o := srv.port.Stats().Offload; o.GROReads > 0 {
+		b.ReportMetric(float64(o.GROSegments)/float64(o.GROReads), "pkts/GRO")
+	}
 }

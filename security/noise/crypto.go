@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"reflect"
+	"sync/atomic"
 	"unsafe"
 
 	"filippo.io/edwards25519/field"
@@ -200,9 +201,13 @@ outer:
 }
 
 // aeadCipher is ChaCha20-Poly1305 with Noise's nonce (32 zero bits, then the
-// 64-bit counter little-endian) and a key it can wipe.
+// 64-bit counter little-endian) and a key it can wipe. As a transport key
+// it may also seal and open with AES-256-GCM under a key derived from its
+// own (aesgcm.go), made on first use.
 type aeadCipher struct {
 	aead cipher.AEAD
+	key  [keyLen]byte                // for the AES-GCM key; wiped with the cipher
+	gcm  atomic.Pointer[cipher.AEAD] // nil until first used
 }
 
 func newAEADCipher(key []byte) *aeadCipher {
@@ -210,7 +215,22 @@ func newAEADCipher(key []byte) *aeadCipher {
 	if err != nil {
 		panic("noise: chacha20poly1305: " + err.Error())
 	}
-	return &aeadCipher{aead: a}
+	c := &aeadCipher{aead: a}
+	copy(c.key[:], key)
+	return c
+}
+
+// aesGCM returns the cipher's AES-256-GCM AEAD, making it on first use.
+// The caller holds its keypair's lock (shared), so it is not wiped meanwhile.
+func (c *aeadCipher) aesGCM() cipher.AEAD {
+	if g := c.gcm.Load(); g != nil {
+		return *g
+	}
+	g := newGCM(&c.key)
+	if !c.gcm.CompareAndSwap(nil, &g) {
+		wipeFlat(g) // another goroutine made it first
+	}
+	return *c.gcm.Load()
 }
 
 func (c *aeadCipher) Encrypt(out []byte, n uint64, ad, plaintext []byte) []byte {
@@ -225,7 +245,13 @@ func (c *aeadCipher) Decrypt(out []byte, n uint64, ad, ciphertext []byte) ([]byt
 	return c.aead.Open(out, nonce[:], ciphertext, ad)
 }
 
-func (c *aeadCipher) wipe() { wipeAEAD(c.aead) }
+func (c *aeadCipher) wipe() {
+	wipeAEAD(c.aead)
+	clear(c.key[:])
+	if g := c.gcm.Load(); g != nil {
+		wipeFlat(*g)
+	}
+}
 
 func putNonce(nonce *[12]byte, n uint64) {
 	nonce[0], nonce[1], nonce[2], nonce[3] = 0, 0, 0, 0

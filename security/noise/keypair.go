@@ -28,33 +28,84 @@ type keypair struct {
 	sendCounter atomic.Uint64 // the next counter to send
 	rekeyDue    atomic.Bool   // set by the session's timer: Send starts a rekey
 	replay      replayWindow
-	inbound     *inbound // the responder's handshake that made it, until confirmed
+	peerAES     atomic.Bool // the peer opens AES-GCM under these keys (an authenticated packet said so)
+	inbound     *inbound    // the responder's handshake that made it, until confirmed
 }
 
 // seal appends the sealed packet (header + ciphertext) for payload to dst;
 // nonce is scratch space the caller owns (so that nothing escapes per packet).
-func (kp *keypair) seal(dst []byte, nonce *[12]byte, kind Kind, counter uint64, payload []byte) ([]byte, bool) {
-	h := DataHeader{Kind: kind, ReceiverIndex: kp.remoteIndex, Counter: counter}
+// aes says that this end opens AES-GCM (Transport.aesOK).
+func (kp *keypair) seal(dst []byte, nonce *[12]byte, kind Kind, counter uint64, payload []byte, aes bool) ([]byte, bool) {
 	start := len(dst)
-	dst = h.Append(dst)
-	putNonce(nonce, counter)
 	kp.mu.RLock()
 	if kp.wiped {
 		kp.mu.RUnlock()
 		return dst[:start], false
 	}
-	dst = kp.send.aead.Seal(dst, nonce[:], payload, dst[start:start+DataHeaderLen])
+	dst = kp.sealLocked(dst, nonce, kind, counter, payload, aes)
 	kp.mu.RUnlock()
 	return dst, true
 }
 
-// open authenticates and decrypts a data packet's ciphertext into dst.
-func (kp *keypair) open(dst []byte, nonce *[12]byte, header, ciphertext []byte, counter uint64) ([]byte, error) {
+// sealRun seals payloads as data packets with counters from ctr on,
+// appending them back to back to dst and their slices to pkts. It returns
+// the extended dst and how many it sealed (none when the keys were wiped).
+// The lock is taken once for the run.
+func (kp *keypair) sealRun(dst []byte, nonce *[12]byte, pkts *[][]byte, ctr uint64, payloads [][]byte, aes bool) ([]byte, int) {
+	kp.mu.RLock()
+	defer kp.mu.RUnlock()
+	if kp.wiped {
+		return dst, 0
+	}
+	for i, b := range payloads {
+		start := len(dst)
+		dst = kp.sealLocked(dst, nonce, KindData, ctr+uint64(i), b, aes)
+		*pkts = append(*pkts, dst[start:len(dst):len(dst)])
+	}
+	return dst, len(payloads)
+}
+
+// sealLocked seals one packet; kp.mu is held (shared) and kp not wiped.
+// It seals with AES-256-GCM when both ends open it and the keypair is past
+// its first aesAfterPackets packets and within the AES-GCM limit.
+func (kp *keypair) sealLocked(dst []byte, nonce *[12]byte, kind Kind, counter uint64, payload []byte, aes bool) []byte {
+	h := DataHeader{Kind: kind, ReceiverIndex: kp.remoteIndex, Counter: counter}
+	useAES := false
+	if aes {
+		h.Flags = FlagOpensAESGCM
+		if kp.peerAES.Load() && counter >= aesAfterPackets && counter < aesMaxPackets {
+			h.Flags |= FlagAESGCM
+			useAES = true
+			if counter >= aesRekeyAfter && !kp.rekeyDue.Load() {
+				kp.rekeyDue.Store(true)
+			}
+		}
+	}
+	start := len(dst)
+	dst = h.Append(dst)
 	putNonce(nonce, counter)
+	ad := dst[start : start+DataHeaderLen]
+	if useAES {
+		return kp.send.aesGCM().Seal(dst, nonce[:], payload, ad)
+	}
+	return kp.send.aead.Seal(dst, nonce[:], payload, ad)
+}
+
+// open authenticates and decrypts a data packet's ciphertext into dst,
+// with the AEAD its flags name. An AES-GCM packet is refused unless this
+// end opens AES-GCM (aes), as it then never said it does.
+func (kp *keypair) open(dst []byte, nonce *[12]byte, h *DataHeader, header, ciphertext []byte, aes bool) ([]byte, error) {
+	putNonce(nonce, h.Counter)
 	kp.mu.RLock()
 	defer kp.mu.RUnlock()
 	if kp.wiped {
 		return nil, errWiped
+	}
+	if h.Flags&FlagAESGCM != 0 {
+		if !aes {
+			return nil, errAESRefused
+		}
+		return kp.recv.aesGCM().Open(dst, nonce[:], ciphertext, header)
 	}
 	return kp.recv.aead.Open(dst, nonce[:], ciphertext, header)
 }

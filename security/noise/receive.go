@@ -652,9 +652,10 @@ func (t *Transport) onData(pkt []byte, from netip.AddrPort, via Path) {
 		t.stats.droppedReplay.Add(1)
 		return
 	}
+	aes := t.aesOK()
 	buf := t.getBuf()
 	defer t.putBuf(buf)
-	pt, err := kp.open(buf.b[:0], &buf.nonce, pkt[:n], pkt[n:], h.Counter)
+	pt, err := kp.open(buf.b[:0], &buf.nonce, &h, pkt[:n], pkt[n:], aes)
 	if err != nil {
 		if err == errWiped {
 			t.stats.droppedExpired.Add(1)
@@ -667,6 +668,9 @@ func (t *Transport) onData(pkt []byte, from netip.AddrPort, via Path) {
 	if !ok {
 		t.stats.droppedReplay.Add(1)
 		return
+	}
+	if aes && h.Flags&FlagOpensAESGCM != 0 && !kp.peerAES.Load() {
+		kp.peerAES.Store(true)
 	}
 	t.stats.packetsReceived.Add(1)
 	t.stats.bytesReceived.Add(uint64(len(pkt)))

@@ -36,37 +36,36 @@ func (s *session) SendBatch(payloads [][]byte) (int, error) {
 			return s.sendEach(payloads) // reports ErrTooLarge at the right index
 		}
 	}
+	aes := t.aesOK()
 	bb := t.getBatch()
 	defer t.putBatch(bb)
 	sent := 0
 	for sent < len(payloads) {
 		n := min(len(payloads)-sent, maxBatch)
+		// The packets are sealed back to back into one buffer: the port
+		// can then hand the kernel a run of them as one GSO send.
 		bb.pkts = bb.pkts[:0]
-		for _, b := range payloads[sent : sent+n] {
-			buf := bb.take(t)
-			ctr := kp.sendCounter.Add(1) - 1
-			out, ok := kp.seal(buf.b[:0], &buf.nonce, KindData, ctr, b)
-			if !ok {
-				break
-			}
-			buf.b = out
-			bb.pkts = append(bb.pkts, out)
-		}
-		if len(bb.pkts) < n {
+		buf := bb.buf[:0]
+		ctr := kp.sendCounter.Add(uint64(n)) - uint64(n)
+		buf, sealed := kp.sealRun(buf, &bb.nonce, &bb.pkts, ctr, payloads[sent:sent+n], aes)
+		if sealed < n {
 			// The keys were wiped meanwhile: send the rest one by one.
-			k, err := s.sendEach(payloads[sent+len(bb.pkts):])
-			if len(bb.pkts) > 0 {
+			k, err := s.sendEach(payloads[sent+sealed:])
+			if sealed > 0 {
 				if m, werr := (*w)(bb.pkts, ps.direct.addr); werr != nil {
 					return sent + m, werr
 				}
 			}
-			return sent + len(bb.pkts) + k, err
+			return sent + sealed + k, err
 		}
+		bb.buf = buf[:0]
 		m, err := (*w)(bb.pkts, ps.direct.addr)
+		bytes := 0
 		for _, p := range bb.pkts[:m] {
-			t.stats.packetsSent.Add(1)
-			t.stats.bytesSent.Add(uint64(len(p)))
+			bytes += len(p)
 		}
+		t.stats.packetsSent.Add(uint64(m))
+		t.stats.bytesSent.Add(uint64(bytes))
 		sent += m
 		if err != nil {
 			return sent, err
@@ -87,32 +86,25 @@ func (s *session) sendEach(payloads [][]byte) (int, error) {
 // maxBatch bounds the packets handed to the batch writer at once.
 const maxBatch = 64
 
-// batchBufs is the pooled scratch of one SendBatch.
+// batchBufs is the pooled scratch of one SendBatch: one buffer the batch
+// is sealed into back to back, and the packets' slices of it.
 type batchBufs struct {
-	bufs []*sendBuf
-	used int
-	pkts [][]byte
-}
-
-func (bb *batchBufs) take(t *Transport) *sendBuf {
-	if bb.used == len(bb.bufs) {
-		bb.bufs = append(bb.bufs, t.getBuf())
-	}
-	b := bb.bufs[bb.used]
-	bb.used++
-	b.b = b.b[:0]
-	return b
+	buf   []byte
+	nonce [12]byte
+	pkts  [][]byte
 }
 
 func (t *Transport) getBatch() *batchBufs {
 	if v := t.batches.Get(); v != nil {
 		return v.(*batchBufs)
 	}
-	return &batchBufs{pkts: make([][]byte, 0, maxBatch)}
+	return &batchBufs{
+		buf:  make([]byte, 0, maxBatch*t.cfg.MaxPacketSize),
+		pkts: make([][]byte, 0, maxBatch),
+	}
 }
 
 func (t *Transport) putBatch(bb *batchBufs) {
-	bb.used = 0
 	clear(bb.pkts)
 	bb.pkts = bb.pkts[:0]
 	t.batches.Put(bb)
@@ -159,7 +151,7 @@ func (s *session) sealAndWrite(kp *keypair, ps *pathState, kind Kind, b []byte, 
 		return errUnusableKeys
 	}
 	buf := t.getBuf()
-	out, ok := kp.seal(buf.b[:0], &buf.nonce, kind, ctr, b)
+	out, ok := kp.seal(buf.b[:0], &buf.nonce, kind, ctr, b, t.aesOK())
 	if !ok {
 		t.putBuf(buf)
 		return errUnusableKeys

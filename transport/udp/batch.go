@@ -8,15 +8,31 @@ import (
 
 // inMsg is one received datagram in a reader's reused buffers.
 type inMsg struct {
-	buf   []byte // capacity Config.MaxPacketSize, owned by the port
+	buf   []byte // owned by the port: Config.MaxPacketSize + 1, or groBufSize once GRO is on
 	n     int
 	addr  netip.AddrPort
 	trunc bool // the datagram was longer than buf
+	// seg is the size of the datagrams the kernel coalesced into buf[:n]
+	// (UDP GRO; the last may be shorter), or 0 for one datagram.
+	seg int
 }
 
 // reader fills ms[:n] with received datagrams, blocking for at least one.
 type reader interface {
 	read(ms []inMsg) (n int, err error)
+}
+
+// groReader is a reader that can have the kernel coalesce the datagrams of
+// a flow (UDP GRO). The port turns it on only once it is busy (a read
+// filled every buffer): coalesced datagrams need 64 KiB buffers, which an
+// idle port (a simulation runs thousands) should not hold.
+type groReader interface {
+	reader
+	// canGRO reports whether enableGRO may still succeed.
+	canGRO() bool
+	// enableGRO turns coalescing on; every buffer given to read from then
+	// on must hold groBufSize bytes.
+	enableGRO() bool
 }
 
 // batchWriter sends msgs from p's socket and reports how many went out.
@@ -32,7 +48,7 @@ func (r connReader) read(ms []inMsg) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ms[0].n, ms[0].addr, ms[0].trunc = n, from, false
+	ms[0].n, ms[0].addr, ms[0].trunc, ms[0].seg = n, from, false, 0
 	return 1, nil
 }
 

@@ -3,28 +3,55 @@
 package udp
 
 import (
+	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// batchSize is how many datagrams one recvmmsg or sendmmsg call moves.
+// batchSize is how many datagrams (or, with GSO, runs of datagrams) one
+// recvmmsg or sendmmsg call moves.
 const batchSize = 32
 
+// The limits of UDP segmentation offload (GSO: one send of a run of
+// equal-sized datagrams that the kernel splits as late as it can) and of
+// receive offload (GRO: the kernel hands over a run of datagrams of one
+// flow as one buffer plus the segment size).
+const (
+	// maxGSOSegments is UDP_MAX_SEGMENTS of every kernel since GSO came
+	// (4.18); later ones take more, but not all of them.
+	maxGSOSegments = 64
+	// maxGSOBytes bounds a run: until the kernel splits it, it is one UDP
+	// datagram, and an IPv4 datagram holds at most this much payload.
+	maxGSOBytes = 0xFFFF - 20 - 8
+	// maxSendIovs bounds the iovecs of one sendmmsg call: each datagram of a
+	// run that is not contiguous with the one before takes one.
+	maxSendIovs = batchSize * 8
+	// groBufSize is the read buffer a coalesced datagram may need: the
+	// kernel coalesces up to 64 KiB.
+	groBufSize = 1 << 16
+	// oobSize holds one UDP_SEGMENT or UDP_GRO control message.
+	oobSize = 32
+)
+
 // kernelIO returns the reader and batch writer for the port's socket c,
-// and how many datagrams a read may return: recvmmsg and sendmmsg on Linux.
+// and how many datagrams a read may return: recvmmsg and sendmmsg on Linux,
+// with UDP GSO when the kernel offers it and cfg allows it, and a reader
+// that can turn on UDP GRO once the port is busy.
 //
 // They call the system directly rather than through golang.org/x/net's
 // ipv4/ipv6 ReadBatch: that one returns each source as a new *net.UDPAddr
 // (two allocations per datagram), and WriteBatch takes net.Addr; here the
 // addresses stay netip.AddrPort values and nothing is allocated per packet.
-func kernelIO(c *net.UDPConn) (reader, batchWriter, int) {
+func kernelIO(c *net.UDPConn, cfg Config) (reader, batchWriter, int) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return connReader{c}, loopWriter{}, 1
@@ -37,27 +64,40 @@ func kernelIO(c *net.UDPConn) (reader, batchWriter, int) {
 		}
 		return err
 	})
-	return newMmsgReader(rc), newMmsgWriter(rc, family), batchSize
+	gso := !cfg.DisableGSO && probeUDPOption(rc, unix.UDP_SEGMENT)
+	gro := !cfg.DisableGRO && probeUDPOption(rc, unix.UDP_GRO)
+	cfg.Logger.Debug("udp port: offloads", "gso", gso, "gro", gro)
+	return newMmsgReader(rc, gro), newMmsgWriter(rc, family, gso, cfg.Logger), batchSize
+}
+
+// probeUDPOption reports whether the kernel knows a UDP socket option
+// (reading it fails on kernels without it), as quic-go probes for GSO.
+func probeUDPOption(rc syscall.RawConn, opt int) bool {
+	return control(rc, func(fd int) error {
+		_, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, opt)
+		return err
+	}) == nil
 }
 
 // mmsgHeaders is the scratch space of one recvmmsg or sendmmsg call.
 type mmsgHeaders struct {
 	hs    [batchSize]unix.Mmsghdr
-	iovs  [batchSize]unix.Iovec
 	names [batchSize]unix.RawSockaddrInet6 // big enough for sockaddr_in too
+	oob   [batchSize][oobSize]byte
 
 	// The call's arguments and results, so that the function handed to
 	// RawConn.Read/Write is a method value bound once, not a closure per call.
-	vlen  int
-	got   int
-	errno syscall.Errno
+	start, vlen int
+	got         int
+	errno       syscall.Errno
 }
 
-// mmsg calls recvmmsg or sendmmsg (trap) on h.hs[:h.vlen] and reports
-// whether the call completed (false: the socket was not ready, wait).
+// mmsg calls recvmmsg or sendmmsg (trap) on h.hs[h.start:h.start+h.vlen]
+// and reports whether the call completed (false: the socket was not ready,
+// wait).
 func (h *mmsgHeaders) mmsg(trap, fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&h.hs[0])), uintptr(h.vlen), 0, 0, 0)
+		n, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&h.hs[h.start])), uintptr(h.vlen), 0, 0, 0)
 		switch e {
 		case 0:
 			h.got, h.errno = int(n), 0
@@ -76,31 +116,56 @@ func (h *mmsgHeaders) mmsg(trap, fd uintptr) bool {
 type mmsgReader struct {
 	rc    syscall.RawConn
 	h     mmsgHeaders
+	iovs  [batchSize]unix.Iovec
 	fn    func(fd uintptr) bool
 	zones map[uint32]string // interface index → name, for link-local sources
+
+	groOK bool // the kernel has UDP_GRO and the config allows it
+	gro   bool // turned on: reads carry the segment size of coalesced datagrams
 }
 
-func newMmsgReader(rc syscall.RawConn) *mmsgReader {
-	r := &mmsgReader{rc: rc, zones: make(map[uint32]string)}
+func newMmsgReader(rc syscall.RawConn, groOK bool) *mmsgReader {
+	r := &mmsgReader{rc: rc, zones: make(map[uint32]string), groOK: groOK}
 	r.fn = r.recv
 	return r
 }
 
 func (r *mmsgReader) recv(fd uintptr) bool { return r.h.mmsg(unix.SYS_RECVMMSG, fd) }
 
+// enableGRO asks the kernel to coalesce datagrams; the caller has given
+// every buffer groBufSize bytes first.
+func (r *mmsgReader) enableGRO() bool {
+	if !r.groOK || r.gro {
+		return r.gro
+	}
+	r.groOK = false // one try
+	err := control(r.rc, func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	})
+	r.gro = err == nil
+	return r.gro
+}
+
+func (r *mmsgReader) canGRO() bool { return r.groOK && !r.gro }
+
 func (r *mmsgReader) read(ms []inMsg) (int, error) {
 	h := &r.h
-	h.vlen = min(len(ms), batchSize)
+	h.start, h.vlen = 0, min(len(ms), batchSize)
 	for i := range h.vlen {
-		h.iovs[i].Base = &ms[i].buf[0]
-		h.iovs[i].SetLen(len(ms[i].buf))
+		r.iovs[i].Base = &ms[i].buf[0]
+		r.iovs[i].SetLen(len(ms[i].buf))
 		hdr := &h.hs[i].Hdr
 		hdr.Name = (*byte)(unsafe.Pointer(&h.names[i]))
 		hdr.Namelen = unix.SizeofSockaddrInet6
-		hdr.Iov = &h.iovs[i]
+		hdr.Iov = &r.iovs[i]
 		hdr.SetIovlen(1)
-		hdr.Control = nil
-		hdr.SetControllen(0)
+		if r.gro {
+			hdr.Control = &h.oob[i][0]
+			hdr.SetControllen(oobSize)
+		} else {
+			hdr.Control = nil
+			hdr.SetControllen(0)
+		}
 		hdr.Flags = 0
 		h.hs[i].Len = 0
 	}
@@ -111,11 +176,33 @@ func (r *mmsgReader) read(ms []inMsg) (int, error) {
 		return 0, os.NewSyscallError("recvmmsg", h.errno)
 	}
 	for i := range h.got {
-		ms[i].n = int(h.hs[i].Len)
-		ms[i].trunc = h.hs[i].Hdr.Flags&unix.MSG_TRUNC != 0
-		ms[i].addr = r.source(&h.names[i])
+		m := &ms[i]
+		m.n = int(h.hs[i].Len)
+		m.trunc = h.hs[i].Hdr.Flags&unix.MSG_TRUNC != 0
+		m.addr = r.source(&h.names[i])
+		m.seg = 0
+		if r.gro {
+			m.seg = groSegmentSize(h.oob[i][:min(int(h.hs[i].Hdr.Controllen), oobSize)])
+		}
 	}
 	return h.got, nil
+}
+
+// groSegmentSize finds the UDP_GRO control message in oob and returns the
+// segment size it gives (0: the datagram was not coalesced).
+func groSegmentSize(oob []byte) int {
+	for len(oob) >= unix.SizeofCmsghdr {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		n := int(c.Len)
+		if n < unix.SizeofCmsghdr || n > len(oob) {
+			return 0
+		}
+		if c.Level == unix.IPPROTO_UDP && c.Type == unix.UDP_GRO && n >= unix.CmsgLen(4) {
+			return int(binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):]))
+		}
+		oob = oob[min(unix.CmsgSpace(n-unix.CmsgLen(0)), len(oob)):]
+	}
+	return 0
 }
 
 // source reads the sockaddr the kernel wrote.
@@ -164,17 +251,23 @@ func htons(p uint16) uint16 {
 
 type mmsgWriter struct {
 	rc     syscall.RawConn
-	family int       // AF_INET or AF_INET6: the form of the destination sockaddrs
+	family int         // AF_INET or AF_INET6: the form of the destination sockaddrs
+	gso    atomic.Bool // UDP_SEGMENT works; cleared when the kernel refuses it for good
+	log    *slog.Logger
 	pool   sync.Pool // of *mmsgSend: WriteBatch may run on several goroutines
 }
 
+// mmsgSend is the scratch space of one WriteBatch.
 type mmsgSend struct {
-	h  mmsgHeaders
-	fn func(fd uintptr) bool
+	h     mmsgHeaders
+	iovs  [maxSendIovs]unix.Iovec
+	count [batchSize]int // messages in each header (a GSO run has several)
+	fn    func(fd uintptr) bool
 }
 
-func newMmsgWriter(rc syscall.RawConn, family int) *mmsgWriter {
-	w := &mmsgWriter{rc: rc, family: family}
+func newMmsgWriter(rc syscall.RawConn, family int, gso bool, log *slog.Logger) *mmsgWriter {
+	w := &mmsgWriter{rc: rc, family: family, log: log}
+	w.gso.Store(gso)
 	w.pool.New = func() any {
 		s := new(mmsgSend)
 		s.fn = func(fd uintptr) bool { return s.h.mmsg(unix.SYS_SENDMMSG, fd) }
@@ -183,62 +276,153 @@ func newMmsgWriter(rc syscall.RawConn, family int) *mmsgWriter {
 	return w
 }
 
-func (w *mmsgWriter) writeBatch(_ *Port, msgs []Message) (int, error) {
+// writeBatch sends msgs with sendmmsg. With GSO, each run of messages to
+// one address with one size (the last may be shorter) goes as one
+// datagram the kernel splits (UDP_SEGMENT): one header, one pass through
+// the stack, instead of one per datagram.
+func (w *mmsgWriter) writeBatch(p *Port, msgs []Message) (int, error) {
 	s := w.pool.Get().(*mmsgSend)
 	defer w.pool.Put(s)
 	h := &s.h
+	gso := w.gso.Load()
 	sent := 0
 	for sent < len(msgs) {
-		chunk := msgs[sent:min(len(msgs), sent+batchSize)]
-		k, packErr := 0, error(nil)
-		for ; k < len(chunk); k++ {
-			namelen, err := w.sockaddr(&h.names[k], chunk[k].Addr)
-			if err != nil {
-				packErr = err
-				break
-			}
-			buf := chunk[k].Buf
-			h.iovs[k].Base = nil
-			if len(buf) > 0 {
-				h.iovs[k].Base = &buf[0]
-			}
-			h.iovs[k].SetLen(len(buf))
-			hdr := &h.hs[k].Hdr
-			hdr.Name = (*byte)(unsafe.Pointer(&h.names[k]))
-			hdr.Namelen = namelen
-			hdr.Iov = &h.iovs[k]
-			hdr.SetIovlen(1)
-			hdr.Control = nil
-			hdr.SetControllen(0)
-			hdr.Flags = 0
-		}
+		k, iovs, packErr := s.pack(w, msgs[sent:], gso)
+		repack := false
 		// sendmmsg may stop early (a full buffer, an error on one message):
 		// go on from where it stopped.
 		for off := 0; off < k; {
-			h.vlen = k - off
-			if off > 0 {
-				copy(h.hs[:h.vlen], h.hs[off:k])
-			}
+			h.start, h.vlen = off, k-off
 			if err := w.rc.Write(s.fn); err != nil {
-				clear(h.hs[:])
-				return sent + off, err
+				s.release(iovs)
+				return sent, err
 			}
 			if h.errno != 0 {
-				clear(h.hs[:])
-				return sent + off, os.NewSyscallError("sendmmsg", h.errno)
+				if s.count[off] > 1 && isGSOError(h.errno) {
+					// The kernel refuses this run as one datagram: send it
+					// and the rest one datagram per message. EIO means the
+					// route cannot offload (no checksum offload, IPsec):
+					// stop trying; EINVAL is about this run (a segment
+					// larger than the path's MTU).
+					if h.errno == unix.EIO && w.gso.CompareAndSwap(true, false) {
+						w.log.Info("udp port: the kernel refused GSO, sending one datagram per message", "err", h.errno)
+					}
+					gso, repack = false, true
+					break
+				}
+				s.release(iovs)
+				return sent, os.NewSyscallError("sendmmsg", h.errno)
+			}
+			for _, c := range s.count[off : off+h.got] {
+				if c > 1 {
+					p.ctr.gsoSends.Add(1)
+					p.ctr.gsoSegments.Add(uint64(c))
+				}
+				sent += c
 			}
 			off += h.got
 		}
-		sent += k
+		s.release(iovs)
+		if repack {
+			continue
+		}
 		if packErr != nil {
-			clear(h.hs[:])
 			return sent, packErr
 		}
 	}
-	// Drop the references to the caller's buffers before pooling.
-	clear(h.hs[:])
-	clear(h.iovs[:])
 	return sent, nil
+}
+
+func isGSOError(e syscall.Errno) bool { return e == unix.EIO || e == unix.EINVAL }
+
+// pack fills headers for the first messages of msgs, as many as one call
+// takes, and returns how many headers and iovecs it used. With gso, a run
+// of messages to one address with one size, the last maybe shorter, shares
+// a header with a UDP_SEGMENT control message. packErr is set when the
+// message after those packed cannot be sent at all (its address).
+func (s *mmsgSend) pack(w *mmsgWriter, msgs []Message, gso bool) (k, iovs int, packErr error) {
+	h := &s.h
+	i := 0
+	for k < batchSize && i < len(msgs) {
+		m := &msgs[i]
+		namelen, err := w.sockaddr(&h.names[k], m.Addr)
+		if err != nil {
+			return k, iovs, err
+		}
+		j := i + 1
+		size := len(m.Buf)
+		if gso && size > 0 {
+			total := size
+			for j < len(msgs) && j-i < maxGSOSegments {
+				n := len(msgs[j].Buf)
+				if n == 0 || n > size || total+n > maxGSOBytes || msgs[j].Addr != m.Addr {
+					break
+				}
+				total += n
+				j++
+				if n < size {
+					break // a shorter datagram ends the run
+				}
+			}
+		}
+		if iovs+(j-i) > len(s.iovs) {
+			break // next call (a run never exceeds the iovecs on its own)
+		}
+		first := iovs
+		for _, mm := range msgs[i:j] {
+			b := mm.Buf
+			if iovs > first && len(b) > 0 && contiguous(&s.iovs[iovs-1], b) {
+				s.iovs[iovs-1].SetLen(int(s.iovs[iovs-1].Len) + len(b))
+				continue
+			}
+			s.iovs[iovs].Base = nil
+			if len(b) > 0 {
+				s.iovs[iovs].Base = &b[0]
+			}
+			s.iovs[iovs].SetLen(len(b))
+			iovs++
+		}
+		hdr := &h.hs[k].Hdr
+		hdr.Name = (*byte)(unsafe.Pointer(&h.names[k]))
+		hdr.Namelen = namelen
+		hdr.Iov = &s.iovs[first]
+		hdr.SetIovlen(iovs - first)
+		hdr.Control = nil
+		hdr.SetControllen(0)
+		if j-i > 1 {
+			n := putSegmentSize(&h.oob[k], size)
+			hdr.Control = &h.oob[k][0]
+			hdr.SetControllen(n)
+		}
+		hdr.Flags = 0
+		s.count[k] = j - i
+		k++
+		i = j
+	}
+	return k, iovs, nil
+}
+
+// contiguous reports whether b starts where the iovec ends (a sealer that
+// writes a batch back to back gives the kernel one iovec per run).
+func contiguous(v *unix.Iovec, b []byte) bool {
+	return uintptr(unsafe.Pointer(v.Base))+uintptr(v.Len) == uintptr(unsafe.Pointer(&b[0]))
+}
+
+// putSegmentSize writes the UDP_SEGMENT control message for segments of
+// size bytes and returns its length.
+func putSegmentSize(oob *[oobSize]byte, size int) int {
+	c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	c.Level = unix.IPPROTO_UDP
+	c.Type = unix.UDP_SEGMENT
+	c.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
+	return unix.CmsgSpace(2)
+}
+
+// release drops the references to the caller's buffers before pooling.
+func (s *mmsgSend) release(iovs int) {
+	clear(s.h.hs[:])
+	clear(s.iovs[:iovs])
 }
 
 // sockaddr writes to as the socket's family wants it: on a dual-stack

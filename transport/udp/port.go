@@ -44,6 +44,15 @@ type Config struct {
 	// DisableSteering forces the user-space demux on Linux (for tests and
 	// comparison).
 	DisableSteering bool
+	// DisableGSO makes WriteBatch send one datagram per message even where
+	// the kernel could take a run of equal-sized datagrams to one address
+	// as one send (Linux UDP_SEGMENT); for tests and comparison. Without
+	// kernel support the port does so anyway.
+	DisableGSO bool
+	// DisableGRO keeps the kernel from handing over runs of datagrams as
+	// one buffer (Linux UDP_GRO), which the port turns on once it is busy;
+	// for tests and comparison.
+	DisableGRO bool
 	// Logger receives the port's few log lines; default slog.Default().
 	Logger *slog.Logger
 	// MaxPacketSize is the largest datagram received whole (default
@@ -97,9 +106,10 @@ type Port struct {
 	demux    *demuxConn   // not steered: QUIC packets queue here for quic-go
 
 	rd        reader      // nil when pc delivers through a callback
-	msgs      []inMsg     // rd's reused buffers, one byte longer than maxPacket
+	msgs      []inMsg     // rd's reused buffers, one byte longer than maxPacket (or groBufSize)
 	maxPacket int         // Config.MaxPacketSize
 	batch     batchWriter // WriteBatch
+	gro       groReader   // rd, while it may still turn on GRO
 
 	types     [transport.TypeMax + 1]atomic.Pointer[transport.PacketHandler]
 	stun      atomic.Pointer[transport.PacketHandler]
@@ -204,8 +214,11 @@ func newKernelPort(cfg Config, c, quicSock *net.UDPConn) *Port {
 	if quicSock == nil {
 		p.demux = newDemuxConn(p, cfg.QUICQueueLen)
 	}
-	rd, batch, n := kernelIO(c)
+	rd, batch, n := kernelIO(c, cfg)
 	p.batch = batch
+	if g, ok := rd.(groReader); ok && g.canGRO() {
+		p.gro = g
+	}
 	p.startReader(rd, n, cfg.MaxPacketSize)
 	return p
 }
@@ -221,6 +234,25 @@ func (p *Port) startReader(rd reader, n, size int) {
 	}
 	p.done = make(chan struct{})
 	go p.readLoop()
+}
+
+// busy is called by the read loop when a read filled every buffer: the
+// port turns on GRO then (a port that never gets this busy keeps its small
+// buffers). The new buffers are in place before the kernel may coalesce.
+func (p *Port) busy() {
+	g := p.gro
+	p.gro = nil
+	if g == nil || !g.canGRO() {
+		return
+	}
+	size := max(groBufSize, p.maxPacket+1)
+	slab := make([]byte, len(p.msgs)*size)
+	for i := range p.msgs {
+		p.msgs[i].buf = slab[i*size : (i+1)*size : (i+1)*size]
+	}
+	if g.enableGRO() {
+		p.log.Debug("udp port: busy, receive offload (GRO) on", "addr", p.local)
+	}
 }
 
 // addrPorter is a conn whose address can change under it (a netsim host
@@ -297,13 +329,26 @@ func (p *Port) WriteBatch(msgs []Message) (int, error) {
 		return 0, &net.OpError{Op: "write", Net: "udp", Err: net.ErrClosed}
 	}
 	n, err := p.batch.writeBatch(p, msgs)
-	for _, m := range msgs[:n] {
-		p.ctr.out[Classify(m.Buf)].add(len(m.Buf))
-	}
+	p.countOut(msgs[:n])
 	if err != nil {
 		p.ctr.writeErrors.Add(1)
 	}
 	return n, err
+}
+
+// countOut counts sent messages by class, a run of one class at a time
+// (a batch is usually all one class: two atomic adds, not two per packet).
+func (p *Port) countOut(msgs []Message) {
+	for len(msgs) > 0 {
+		c := Classify(msgs[0].Buf)
+		bytes, k := 0, 0
+		for ; k < len(msgs) && Classify(msgs[k].Buf) == c; k++ {
+			bytes += len(msgs[k].Buf)
+		}
+		p.ctr.out[c].packets.Add(uint64(k))
+		p.ctr.out[c].bytes.Add(uint64(bytes))
+		msgs = msgs[k:]
+	}
 }
 
 // dest adapts a destination to the socket: IPv4-mapped addresses become
@@ -364,13 +409,41 @@ func (p *Port) readLoop() {
 		backoff = 0
 		for i := range p.msgs[:n] {
 			m := &p.msgs[i]
-			if m.trunc || m.n > p.maxPacket {
+			switch {
+			case m.trunc:
 				p.ctr.in[Classify(m.buf[:m.n])].add(m.n)
 				p.ctr.truncated.Add(1)
-				continue
+			case m.seg > 0 && m.n > m.seg:
+				p.deliverCoalesced(m)
+			case m.n > p.maxPacket:
+				p.ctr.in[Classify(m.buf[:m.n])].add(m.n)
+				p.ctr.truncated.Add(1)
+			default:
+				p.deliver(m.buf[:m.n], m.addr)
 			}
-			p.deliver(m.buf[:m.n], m.addr)
 		}
+		if n == len(p.msgs) && p.gro != nil {
+			p.busy()
+		}
+	}
+}
+
+// deliverCoalesced splits what the kernel coalesced (GRO) into the
+// datagrams that were sent, each seg bytes but the last, and delivers
+// each as if it had been read alone.
+func (p *Port) deliverCoalesced(m *inMsg) {
+	b, seg := m.buf[:m.n], m.seg
+	p.ctr.groReads.Add(1)
+	p.ctr.groSegments.Add(uint64((len(b) + seg - 1) / seg))
+	for len(b) > 0 {
+		d := b[:min(seg, len(b))]
+		b = b[len(d):]
+		if len(d) > p.maxPacket {
+			p.ctr.in[Classify(d)].add(len(d))
+			p.ctr.truncated.Add(1)
+			continue
+		}
+		p.deliver(d, m.addr)
 	}
 }
 

@@ -17,6 +17,15 @@ type Drops struct {
 	Misrouted     uint64 // steering on: a QUIC-class packet reached the port's socket anyway
 }
 
+// Offload counts what the kernel's UDP segmentation offloads carried
+// (Linux; see Config.DisableGSO and DisableGRO).
+type Offload struct {
+	GSOSends    uint64 // sends that carried a run of datagrams as one (UDP_SEGMENT)
+	GSOSegments uint64 // the datagrams those sends carried
+	GROReads    uint64 // received buffers that held several coalesced datagrams (UDP_GRO)
+	GROSegments uint64 // the datagrams those buffers held
+}
+
 // PortStats is a snapshot of a port's traffic. In and Out are indexed by
 // Class. In counts every packet read, dropped or not. Out counts what the
 // port sent: WriteTo, WriteBatch and, when not steered, quic-go's writes
@@ -27,6 +36,7 @@ type PortStats struct {
 	Drops       Drops
 	ReadErrors  uint64 // socket read errors other than closing
 	WriteErrors uint64 // failed sends
+	Offload     Offload
 }
 
 type atomicCounter struct {
@@ -50,6 +60,9 @@ type counters struct {
 	invalid, unhandled, truncated     atomic.Uint64
 	quicQueueFull, quicClosed, misrtd atomic.Uint64
 	readErrors, writeErrors           atomic.Uint64
+
+	gsoSends, gsoSegments atomic.Uint64
+	groReads, groSegments atomic.Uint64
 }
 
 func (c *counters) snapshot() PortStats {
@@ -68,5 +81,11 @@ func (c *counters) snapshot() PortStats {
 	}
 	s.ReadErrors = c.readErrors.Load()
 	s.WriteErrors = c.writeErrors.Load()
+	s.Offload = Offload{
+		GSOSends:    c.gsoSends.Load(),
+		GSOSegments: c.gsoSegments.Load(),
+		GROReads:    c.groReads.Load(),
+		GROSegments: c.groSegments.Load(),
+	}
 	return s
 }
