@@ -73,10 +73,6 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 	if p == t.id {
 		return nil, errors.New("noise: dialling oneself")
 	}
-	pub, err := p.PublicKey()
-	if err != nil {
-		return nil, err
-	}
 	if established == nil {
 		established = func(security.Session, error) {}
 	}
@@ -112,12 +108,29 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 		established(nil, nil)
 		return s, nil
 	}
+	// A ticket for p makes it a resumption; otherwise IK to the key the
+	// ID names.
 	var rs [32]byte
-	copy(rs[:], pub.X25519())
+	var pub *peer.PublicKey
+	tk := t.ticketFor(p, path)
+	if tk != nil {
+		pub, rs = tk.pub, tk.rs
+	} else {
+		var err error
+		if pub, err = p.PublicKey(); err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+		copy(rs[:], pub.X25519())
+	}
 	h, err := t.newInitiator(PatternIK, p, rs[:], t.primary, path, nil, nil, deadline)
 	if err != nil {
 		t.mu.Unlock()
+		tk.wipe()
 		return nil, err
+	}
+	if tk != nil {
+		h.resume(tk)
 	}
 	pre := t.newSession(p, pub, rs, t.primary, path, false, 0)
 	// No rekey may start on a session whose first handshake runs: Send
@@ -126,7 +139,6 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 	h.pre = pre
 	h.established = []func(security.Session, error){established}
 	t.dials[p] = h
-	h.useTicket()
 	t.mu.Unlock()
 	if err := h.start(); err != nil {
 		h.fail(err)

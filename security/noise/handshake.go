@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -61,6 +62,13 @@ func (t *Transport) newKeypair(localIndex, remoteIndex uint32, initiator bool, c
 		msg1 = su.ciphers[1]
 	}
 	su.wipe(c1, c2, msg1)
+	return t.keypairOf(localIndex, remoteIndex, initiator, c1, c2, msg1)
+}
+
+// keypairOf makes a keypair of a handshake's two transport ciphers (c1
+// seals from initiator to responder). A responder passes msg1, the cipher
+// of message 1's payload, to open the 0-RTT packets that may follow.
+func (t *Transport) keypairOf(localIndex, remoteIndex uint32, initiator bool, c1, c2, msg1 *aeadCipher) *keypair {
 	kp := &keypair{localIndex: localIndex, remoteIndex: remoteIndex, initiator: initiator, created: t.now()}
 	if initiator {
 		kp.send, kp.recv = c1, c2
@@ -114,6 +122,10 @@ type handshake struct {
 	earlyAEAD   *aeadCipher
 	earlyCtr    uint64
 	established []func(security.Session, error)
+
+	// A resumption's state after message 1 and its ephemeral key.
+	rst  symState
+	reph *dhKeypair
 }
 
 // newInitiator reserves an index for a handshake; start builds and sends
@@ -158,20 +170,24 @@ func (h *handshake) start() error {
 
 // buildInitiationLocked makes message 1 for the current pattern.
 func (h *handshake) buildInitiationLocked() error {
+	if h.pattern == PatternResume {
+		return h.buildResumeLocked()
+	}
 	t := h.t
 	if h.su != nil {
 		h.su.wipe()
 	}
-	hs, su, err := h.newNoiseLocked(nil)
+	eph, err := newEphemeral(t.rng)
 	if err != nil {
 		return err
 	}
+	hs, su, err := h.newNoiseLocked(eph)
+	if err != nil {
+		eph.wipe()
+		return err
+	}
 	var payload []byte
-	if h.pattern == PatternResume {
-		hello := Hello{Timestamp: t.timestamp(), Early: h.early}
-		payload = hello.Append(nil)
-		h.sealKey = labelKey(labelCookie, h.remoteStatic)
-	} else if h.pattern == PatternIK {
+	if h.pattern == PatternIK {
 		hello := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub}
 		if h.rekey != nil {
 			hello.Rekey = true
@@ -201,21 +217,14 @@ func (h *handshake) buildInitiationLocked() error {
 		h.earlyAEAD.wipe()
 		h.earlyAEAD = nil
 	}
-	if h.pre != nil && h.pattern != PatternXX && h.rekey == nil && len(su.ciphers) > 0 {
-		// The last cipher of message 1 (IK: after es and ss; NNpsk0:
-		// after psk and e) sealed its payload.
+	if h.pre != nil && h.pattern == PatternIK && h.rekey == nil && len(su.ciphers) > 0 {
+		// The last cipher of IK message 1 (after es and ss) sealed its payload.
 		h.earlyAEAD = deriveEarlyKey(su.ciphers[len(su.ciphers)-1])
 	}
-	var pkt []byte
-	if h.pattern == PatternResume {
-		in := ResumeInitiation{SenderIndex: h.localIndex, TicketID: h.ticket.id, Message: msg}
-		pkt = in.Append(make([]byte, 0, resumeHeaderLen+len(msg)+2*macLen))
-	} else {
-		in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
-		pkt = in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
-	}
+	in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
+	pkt := in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
 	mac1Key := t.xxMAC1Key
-	if h.pattern != PatternXX {
+	if h.pattern == PatternIK {
 		mac1Key = labelKey(labelMAC1, h.remoteStatic)
 	}
 	setMAC1(pkt, &mac1Key)
@@ -244,19 +253,53 @@ func (h *handshake) rebuildLocked() error {
 	return nil
 }
 
-// newNoiseLocked starts the Noise state of message 1 for the current
-// pattern (eph: a given ephemeral key, when rebuilding).
+// newNoiseLocked starts the flynn/noise state of IK or XX message 1 with
+// the ephemeral key eph.
 func (h *handshake) newNoiseLocked(eph *dhKeypair) (*noise.HandshakeState, *suite, error) {
-	if h.pattern == PatternResume {
-		return h.t.newNoisePSK(true, h.ticket.psk[:], eph)
-	}
 	return h.t.newNoise(h.pattern, true, h.static, h.peerStatic(), eph)
 }
 
-// dropTicketLocked wipes a resumption's ticket (spent or given up).
+// buildResumeLocked makes a resumption's message 1 (resume.go, nnpsk0.go).
+func (h *handshake) buildResumeLocked() error {
+	t := h.t
+	if h.reph == nil {
+		e, err := newEphemeral(t.rng)
+		if err != nil {
+			return err
+		}
+		h.reph = e
+	}
+	hello := Hello{Timestamp: t.timestamp(), Early: h.early}
+	st, msg, c := resumeWrite1(&h.ticket.psk, h.reph, hello.Append(nil))
+	h.rst = st
+	if h.earlyAEAD != nil {
+		h.earlyAEAD.wipe()
+		h.earlyAEAD = nil
+	}
+	if h.pre != nil {
+		h.earlyAEAD = deriveEarlyKey(c)
+	}
+	c.wipe()
+	in := ResumeInitiation{SenderIndex: h.localIndex, TicketID: h.ticket.id, Message: msg}
+	pkt := in.Append(make([]byte, 0, resumeHeaderLen+len(msg)+2*macLen))
+	mac1Key := labelKey(labelMAC1, h.remoteStatic)
+	setMAC1(pkt, &mac1Key)
+	copy(h.mac1[:], pkt[mac1Offset(pkt):])
+	h.packet = pkt
+	h.sealKey = labelKey(labelCookie, h.remoteStatic)
+	h.refreshMAC2Locked()
+	return nil
+}
+
+// dropTicketLocked wipes a resumption's ticket and state (spent or given up).
 func (h *handshake) dropTicketLocked() {
 	h.ticket.wipe()
 	h.ticket = nil
+	h.rst.wipe()
+	if h.reph != nil {
+		h.reph.wipe()
+		h.reph = nil
+	}
 }
 
 // peerStatic is the responder's static key as a pre-message (IK only).
@@ -398,6 +441,10 @@ func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 		h.mu.Unlock()
 		return
 	}
+	if h.pattern == PatternResume {
+		h.onResumeResponseLocked(m)
+		return
+	}
 	if h.broken {
 		if err := h.rebuildLocked(); err != nil {
 			h.mu.Unlock()
@@ -418,23 +465,34 @@ func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
 		return
 	}
-	switch h.pattern {
-	case PatternIK:
+	if h.pattern == PatternIK {
 		h.completeIKLocked(m, &hello, cs1, cs2)
-	case PatternResume:
-		h.completeResumeLocked(m, &hello, cs1, cs2)
-	default:
-		h.continueXXLocked(m, &hello)
+		return
 	}
+	h.continueXXLocked(m, &hello)
 }
 
-// completeResumeLocked installs the keys of a resumption: the ticket
-// vouches for the peer's identity.
-func (h *handshake) completeResumeLocked(m *Response, hello *Hello, cs1, cs2 *noise.CipherState) {
+// onResumeResponseLocked reads a resumption's message 2 and installs its
+// keys: the ticket vouches for the peer's identity. A message that does
+// not authenticate leaves the state as it was (the real one may follow).
+func (h *handshake) onResumeResponseLocked(m *Response) {
 	t := h.t
+	payload, c1, c2, err := resumeRead2(&h.rst, h.reph, m.Message)
+	if err != nil {
+		h.mu.Unlock()
+		t.stats.droppedHandshake.Add(1)
+		return
+	}
+	hello, err := ParseHello(payload)
+	if err != nil {
+		c1.wipe()
+		c2.wipe()
+		h.mu.Unlock()
+		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+		return
+	}
 	tk := h.ticket
-	kp := t.newKeypair(h.localIndex, m.SenderIndex, true, cs1, cs2, h.su)
-	h.su = nil
+	kp := t.keypairOf(h.localIndex, m.SenderIndex, true, c1, c2, nil)
 	t.stats.resumptions.Add(1)
 	h.completeLocked(kp, tk.pub, tk.rs, hello.Timestamp, nil)
 }
@@ -576,7 +634,9 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 	h.finishLocked(s, nil)
 	h.mu.Unlock()
 	h.endEarly(s, nil)
-	t.log.Debug("session established", "remote", id.ShortString(), "pattern", h.pattern.String(), "initiator", true, "merged", merged)
+	if t.log.Enabled(context.Background(), slog.LevelDebug) {
+		t.log.Debug("session established", "remote", id.ShortString(), "pattern", h.pattern.String(), "initiator", true, "merged", merged)
+	}
 }
 
 // onCookie takes a cookie reply to our initiation and re-sends it at once
@@ -628,6 +688,11 @@ func (h *handshake) onRefusal(m *Refusal) {
 func (h *handshake) resumeFallbackLocked() {
 	h.dropTicketLocked()
 	h.pattern = PatternIK
+	// IK to the static key the peer's ID names (its identity is then
+	// checked as for any IK dial).
+	if pub, err := h.remoteID.PublicKey(); err == nil {
+		h.remoteStatic = pub.X25519()
+	}
 	h.t.stats.resumeFallbacks.Add(1)
 	if err := h.buildInitiationLocked(); err != nil {
 		return

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flynn/noise"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/crypto/blake2s"
 
@@ -199,39 +198,22 @@ func (t *Transport) issueTicket(s *session, kp *keypair) {
 	})
 }
 
-// useTicket makes a new dial (not started yet) a resumption when we hold a
-// ticket for its peer. Resumptions go over direct paths only: a relay hands
-// initiations to HandleVia, which knows IK and XX.
-func (h *handshake) useTicket() {
-	if _, direct := h.path.(*directPath); !direct || h.rekey != nil || h.remoteID == "" {
-		return
+// ticketFor takes our ticket for p if a new dial over path can resume with
+// it. Resumptions go over direct paths only: a relay hands initiations to
+// HandleVia, which knows IK and XX.
+func (t *Transport) ticketFor(p peer.ID, path Path) *ticket {
+	if _, direct := path.(*directPath); !direct || p == "" {
+		return nil
 	}
-	tk := h.t.tickets.take(h.remoteID, h.t.now())
-	if tk == nil {
-		return
-	}
-	h.mu.Lock()
-	h.pattern, h.ticket, h.static = PatternResume, tk, tk.static
-	h.mu.Unlock()
+	return t.tickets.take(p, t.now())
 }
 
-// newNoisePSK starts a flynn/noise NNpsk0 handshake state keyed by psk.
-func (t *Transport) newNoisePSK(initiator bool, psk []byte, eph *dhKeypair) (*noise.HandshakeState, *suite, error) {
-	su := &suite{rng: t.rng, fixedEph: eph}
-	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:           su,
-		Random:                t.rng,
-		Pattern:               noise.HandshakeNN,
-		Initiator:             initiator,
-		Prologue:              []byte(prologue),
-		PresharedKey:          psk,
-		PresharedKeyPlacement: 0,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	su.hs = hs
-	return hs, su, nil
+// resume makes a new dial (not started yet) a resumption with tk.
+func (h *handshake) resume(tk *ticket) {
+	h.mu.Lock()
+	h.pattern, h.ticket, h.static = PatternResume, tk, tk.static
+	h.remoteStatic = append([]byte(nil), tk.rs[:]...)
+	h.mu.Unlock()
 }
 
 // handleInitiationOrResume is the port's handler for packet type 0x04:
@@ -298,32 +280,36 @@ func (t *Transport) onResume(pkt []byte, from netip.AddrPort, via Path) {
 		return
 	}
 	defer tk.wipe()
-	hs, su, err := t.newNoisePSK(false, tk.psk[:], nil)
+	st, re, payload, msg1c, err := resumeRead1(&tk.psk, in.Message)
 	if err != nil {
-		return
-	}
-	payload, _, _, err := hs.ReadMessage(nil, in.Message)
-	if err != nil {
-		su.wipe()
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
 	hello, err := ParseHello(payload)
 	if err != nil || hello.Rekey {
-		su.wipe()
+		st.wipe()
+		msg1c.wipe()
 		t.stats.droppedMalformed.Add(1)
 		return
 	}
 	id := tk.peer
 	if last, ok := t.lastInit.Peek(id); ok && hello.Timestamp <= last {
-		su.wipe()
+		st.wipe()
+		msg1c.wipe()
 		t.stats.droppedStale.Add(1)
 		return
 	}
-	mine := Hello{Timestamp: t.timestamp()}
-	msg2, cs1, cs2, err := hs.WriteMessage(nil, mine.Append(nil))
+	e, err := newEphemeral(t.rng)
 	if err != nil {
-		su.wipe()
+		st.wipe()
+		msg1c.wipe()
+		return
+	}
+	mine := Hello{Timestamp: t.timestamp()}
+	msg2, c1, c2, err := resumeWrite2(&st, e, &re, mine.Append(nil))
+	e.wipe()
+	if err != nil {
+		msg1c.wipe()
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
@@ -332,13 +318,15 @@ func (t *Transport) onResume(pkt []byte, from netip.AddrPort, via Path) {
 	ib.timer = newTimerItem(func() { t.dropInbound(ib) })
 	idx, err := t.indexes.add(indexEntry{in: ib})
 	if err != nil {
-		su.wipe()
+		msg1c.wipe()
+		c1.wipe()
+		c2.wipe()
 		return
 	}
 	ib.localIndex = idx
 	r := Response{Step: 2, SenderIndex: idx, ReceiverIndex: in.SenderIndex, Message: msg2}
 	pkt2 := r.Append(make([]byte, 0, responseHeaderLen+len(msg2)))
-	kp := t.newKeypair(idx, in.SenderIndex, false, cs1, cs2, su)
+	kp := t.keypairOf(idx, in.SenderIndex, false, c1, c2, msg1c)
 	kp.inbound = ib
 	ib.response, ib.recvBytes, ib.sentBytes, ib.kp = pkt2, len(pkt), len(pkt2), kp
 

@@ -200,7 +200,11 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 	var err error
 	pattern := PatternXX
 	var rs []byte
-	if p != "" {
+	tk := t.ticketFor(p, path)
+	switch {
+	case tk != nil:
+		pattern, rs = PatternIK, tk.rs[:] // a resumption, below
+	case p != "":
 		pattern = PatternIK
 		pub, perr := p.PublicKey()
 		if perr != nil {
@@ -212,11 +216,14 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 	h, err = t.newInitiator(pattern, p, rs, t.primary, path, nil, early, deadline)
 	if err != nil {
 		t.mu.Unlock()
+		tk.wipe()
 		return nil, err
 	}
 	if p != "" {
 		t.dials[p] = h
-		h.useTicket()
+	}
+	if tk != nil {
+		h.resume(tk)
 	}
 	t.mu.Unlock()
 	if err := h.start(); err != nil {
