@@ -358,3 +358,36 @@ func TestEarlyKeyIsDerivedNotReused(t *testing.T) {
 		t.Fatal("the 0-RTT key is message 1's payload key")
 	}
 }
+
+// 0-RTT does not loosen anti-amplification: before the initiator proved its
+// address, the responder sends at most three times what arrived from it
+// (the initiation and the 0-RTT packets), however much its session wants
+// to send.
+func TestEarlyDataKeepsAmplificationUnderThreeTimes(t *testing.T) {
+	n := newFakeNet(t)
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{})
+	// Message 2 never reaches a: b's session stays unconfirmed.
+	holdResponses(n)
+	sa, err := a.tr.DialEarly(ctxT(t, 10*time.Second), b.port.LocalAddr(), b.id(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		sa.SendEarly(bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	sb := accept(t, b)
+	newInbox(sb).waitN(t, 3)
+	for i := 0; i < 20; i++ {
+		sb.Send(make([]byte, 100)) // 2 640 bytes of reply in all
+	}
+	n.settle()
+	in := n.bytesSent(a.port.LocalAddr(), b.port.LocalAddr())
+	out := n.bytesSent(b.port.LocalAddr(), a.port.LocalAddr())
+	if out > 3*in {
+		t.Fatalf("responder sent %d bytes to an unvalidated address that sent %d", out, in)
+	}
+	if out < 2*in {
+		t.Fatalf("responder sent only %d of the %d bytes its budget allows: 0-RTT bytes were not credited", out, 3*in)
+	}
+}
