@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -369,5 +370,41 @@ func TestCoalescedReceivePathAllocatesNothing(t *testing.T) {
 	round()
 	if allocs := testing.AllocsPerRun(200, round); allocs != 0 {
 		t.Errorf("%v allocations per run of %d coalesced datagrams, want 0", allocs, len(msgs))
+	}
+}
+
+// A dual-stack port ([::]) sends runs with GSO to an IPv4 and an IPv6
+// destination alike, and each receiver gets its datagrams whole.
+func TestWriteBatchGSOOnDualStackPort(t *testing.T) {
+	p, err := Listen(Config{Addr: netip.MustParseAddrPort("[::]:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	r4 := newSender(t)
+	r6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r6.Close() })
+	var msgs []Message
+	var want4, want6 [][]byte
+	for i := range 20 {
+		b4, b6 := numbered(6, i, 1000), numbered(7, i, 1000)
+		want4, want6 = append(want4, b4), append(want6, b6)
+		msgs = append(msgs, Message{b4, r4.LocalAddr().(*net.UDPAddr).AddrPort()})
+		msgs = append(msgs, Message{b6, r6.LocalAddr().(*net.UDPAddr).AddrPort()})
+	}
+	// Two runs: all IPv4 first, then all IPv6.
+	slices.SortStableFunc(msgs, func(a, b Message) int { return a.Addr.Compare(b.Addr) })
+	if n, err := p.WriteBatch(msgs); n != len(msgs) || err != nil {
+		t.Fatalf("WriteBatch = %d, %v", n, err)
+	}
+	sameDatagrams(t, readAll(t, r4, len(want4)), want4)
+	sameDatagrams(t, readAll(t, r6, len(want6)), want6)
+	if hasGSO(p) {
+		if st := p.Stats().Offload; st.GSOSends != 2 || st.GSOSegments != uint64(len(msgs)) {
+			t.Errorf("%d GSO sends carrying %d datagrams, want 2 carrying %d", st.GSOSends, st.GSOSegments, len(msgs))
+		}
 	}
 }
