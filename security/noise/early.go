@@ -234,6 +234,7 @@ func (h *handshake) adoptLocked(id peer.ID, pub *peer.PublicKey) (*session, bool
 		pre.remotePub = pub
 	}
 	pre.xxInitiated = h.pattern == PatternXX
+	pre.localStatic = h.static // a resumption keeps the static key the ticket knows
 	return pre, true
 }
 

@@ -687,7 +687,7 @@ func (h *handshake) onRefusal(m *Refusal) {
 // ticket, or did not answer) and sends IK instead, with a new ephemeral key.
 func (h *handshake) resumeFallbackLocked() {
 	h.dropTicketLocked()
-	h.pattern = PatternIK
+	h.pattern, h.static = PatternIK, h.t.primary
 	// IK to the static key the peer's ID names (its identity is then
 	// checked as for any IK dial).
 	if pub, err := h.remoteID.PublicKey(); err == nil {

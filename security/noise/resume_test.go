@@ -217,3 +217,55 @@ func TestResumptionToAnotherPeerFails(t *testing.T) {
 		t.Fatal("c completed a handshake for b's ticket")
 	}
 }
+
+// Identities imported from py-ipv8 (an X25519 key apart from the Ed25519
+// key) resume too, in both directions, and keep their full public key.
+func TestResumptionWithPyIPv8Identities(t *testing.T) {
+	n := newFakeNet(t)
+	a := newNode(t, n, "10.0.0.1:1000", newPyKey(t), Config{})
+	b := newNode(t, n, "10.0.0.2:2000", newPyKey(t), Config{})
+	sa, sb := confirmedPair(t, n, a, b)
+	closeBoth(t, n, sa, sb)
+	sa2, sb2 := confirmedPair(t, n, a, b)
+	if a.tr.Stats().Resumptions != 1 {
+		t.Fatal("no resumption between py-ipv8 identities")
+	}
+	if !sa2.RemotePublicKey().Equal(b.key.Public()) || !sb2.RemotePublicKey().Equal(a.key.Public()) {
+		t.Fatal("a resumed session lost the full public key")
+	}
+	closeBoth(t, n, sa2, sb2)
+	sb3, sa3 := confirmedPair(t, n, b, a)
+	if b.tr.Stats().Resumptions != 2 {
+		t.Fatal("the other side did not resume")
+	}
+	if !sb3.RemotePublicKey().Equal(a.key.Public()) || !sa3.RemotePublicKey().Equal(b.key.Public()) {
+		t.Fatal("wrong public keys after the reverse resumption")
+	}
+}
+
+// A resumed session rekeys like any other (IK between the static keys the
+// ticket remembered).
+func TestResumedSessionRekeys(t *testing.T) {
+	n := newFakeNet(t)
+	clk := newFakeClock()
+	cfg := Config{Clock: clk, RekeyAfterTime: 10 * time.Second, RejectAfterTime: 40 * time.Second, HandshakeTimeout: 5 * time.Second}
+	a := newNode(t, n, "10.0.0.1:1000", nil, cfg)
+	b := newNode(t, n, "10.0.0.2:2000", nil, cfg)
+	sa, sb := confirmedPair(t, n, a, b)
+	closeBoth(t, n, sa, sb)
+	sa2, sb2 := confirmedPair(t, n, a, b)
+	if a.tr.Stats().Resumptions != 1 {
+		t.Fatal("not resumed")
+	}
+	ib := newInbox(sb2)
+	clk.Advance(11 * time.Second)
+	sa2.Send([]byte("starts the rekey"))
+	n.settle()
+	if a.tr.Stats().Rekeys != 1 || b.tr.Stats().Rekeys != 1 {
+		t.Fatalf("rekeys: a %d, b %d", a.tr.Stats().Rekeys, b.tr.Stats().Rekeys)
+	}
+	sa2.Send([]byte("after the rekey"))
+	if got := ib.waitN(t, 2); string(got[1]) != "after the rekey" {
+		t.Fatalf("got %q", got)
+	}
+}
