@@ -28,8 +28,11 @@ import (
 )
 
 // batchSize is how many packets the loop builds for one connection before
-// handing them to the session at once (one sendmmsg with a BatchSender).
-const batchSize = 32
+// handing them to the session at once: one SendBatch, which the port sends
+// with one sendmmsg call, and with UDP GSO as one or two runs (a run holds
+// up to 64 KiB, 45 full-size packets). 64 moves about 5 % more than 32 on
+// loopback.
+const batchSize = 64
 
 // Muxer runs connections over sessions; one per port. It owns the event
 // loop goroutine that sends every connection's packets and fires their
@@ -180,12 +183,12 @@ func (m *Muxer) run() {
 	defer close(m.exited)
 	timer := time.NewTimer(time.Hour)
 	var work []*conn
-	// One set of packet buffers serves every connection: 32 × the largest
-	// packet any session may take (2 MB at the default cap).
+	// One set of packet buffers serves every connection, back to back in
+	// one slab, each as large as the largest packet a connection served so
+	// far may take (service grows them): 64 × 1.4 KB for sessions over
+	// the Internet's MTU, not 64 × the 65 000-byte cap.
 	bufs := make([][]byte, batchSize)
-	for i := range bufs {
-		bufs[i] = make([]byte, 0, m.cfg.MaxPacketSize)
-	}
+	growBufs(bufs, minPacketSize)
 	for {
 		now := m.now()
 		m.mu.Lock()
@@ -242,6 +245,9 @@ func (m *Muxer) service(c *conn, bufs [][]byte) {
 			c.maxPacket = mp
 		}
 	}
+	if cap(bufs[0]) < c.maxPacket {
+		growBufs(bufs, c.maxPacket)
+	}
 	n, more := c.buildPackets(now, bufs)
 	finish := c.closed && c.closeSend == nil
 	c.updateTimerLocked(now)
@@ -264,6 +270,14 @@ func (m *Muxer) service(c *conn, bufs [][]byte) {
 	}
 	if more {
 		m.schedule(c)
+	}
+}
+
+// growBufs gives every packet buffer room for size bytes, in one slab.
+func growBufs(bufs [][]byte, size int) {
+	slab := make([]byte, len(bufs)*size)
+	for i := range bufs {
+		bufs[i] = slab[i*size : i*size : (i+1)*size]
 	}
 }
 
