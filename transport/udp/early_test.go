@@ -167,6 +167,43 @@ func TestTransportDialEarlySavesARoundTrip(t *testing.T) {
 	}
 }
 
+// On a lossy path with reordering and duplication, 0-RTT packets that are
+// lost, or arrive before the initiation and are dropped, are sent again by
+// the mux under the session's keys: every early dial's first exchange
+// completes, and a larger echo after it is byte-exact.
+func TestTransportDialEarlyOnALossyPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time netsim scenario")
+	}
+	n := netsim.New(netsim.Config{Seed: 11})
+	t.Cleanup(func() { n.Close() })
+	link := netsim.Link{Latency: 5 * time.Millisecond, Loss: 0.1, Reorder: 0.2, Duplicate: 0.05}
+	h := n.NewHost(netip.MustParseAddr("192.0.2.1"), link)
+	pc, err := h.ListenUDP(4000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newStack(t, NewPort(pc, Config{}))
+	srv.echo(t)
+	env := &rttEnv{n: n, link: link, srv: srv}
+	for i := 0; i < 6; i++ {
+		cl := env.client(t)
+		c, err := cl.tr.DialEarly(testCtx(t, 30*time.Second), srv.maddr(t), srv.id())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := echoOnce(testCtx(t, 60*time.Second), c); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if i == 0 {
+			roundTrip(t, c, randomBytes(256<<10))
+		}
+	}
+	if srv.sec.Stats().EarlyReceived == 0 {
+		t.Fatal("no 0-RTT packet made it through")
+	}
+}
+
 // rttEnv is a netsim network with a server stack answering echo, where
 // every client host is oneWay away from it.
 type rttEnv struct {
