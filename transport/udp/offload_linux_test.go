@@ -300,6 +300,28 @@ func TestDisableGROKeepsDatagramsApart(t *testing.T) {
 	if n := len(p.msgs[0].buf); n != DefaultMaxPacketSize+1 {
 		t.Fatalf("read buffers of %d bytes, want %d", n, DefaultMaxPacketSize+1)
 	}
+	if len(p.msgs) != batchSize {
+		t.Fatalf("a busy port reads %d datagrams at once, want %d", len(p.msgs), batchSize)
+	}
+}
+
+// A port that only ever sees a datagram at a time keeps a few small
+// buffers (a process may hold thousands of idle ports).
+func TestIdlePortKeepsFewSmallBuffers(t *testing.T) {
+	p := listen4(t, Config{})
+	rec := &recorder{}
+	p.HandleType(transport.TypeNoiseData, rec.handle)
+	s := newSender(t)
+	for i := range 20 {
+		if _, err := s.WriteToUDPAddrPort(numbered(8, i, 1200), p.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the datagram", func() bool { return len(rec.get()) == i+1 })
+	}
+	p.Close()
+	if len(p.msgs) != idleReadBatch || len(p.msgs[0].buf) != DefaultMaxPacketSize+1 {
+		t.Fatalf("an idle port holds %d buffers of %d bytes, want %d of %d", len(p.msgs), len(p.msgs[0].buf), idleReadBatch, DefaultMaxPacketSize+1)
+	}
 }
 
 // Coalesced datagrams longer than MaxPacketSize are each dropped and

@@ -107,9 +107,11 @@ type Port struct {
 
 	rd        reader      // nil when pc delivers through a callback
 	msgs      []inMsg     // rd's reused buffers, one byte longer than maxPacket (or groBufSize)
+	maxMsgs   int         // how many buffers a busy port reads into
 	maxPacket int         // Config.MaxPacketSize
 	batch     batchWriter // WriteBatch
 	gro       groReader   // rd, while it may still turn on GRO
+	idle      bool        // the port has not been busy yet: it reads into few, small buffers
 
 	types     [transport.TypeMax + 1]atomic.Pointer[transport.PacketHandler]
 	stun      atomic.Pointer[transport.PacketHandler]
@@ -223,34 +225,49 @@ func newKernelPort(cfg Config, c, quicSock *net.UDPConn) *Port {
 	return p
 }
 
+// idleReadBatch is how many datagrams a port reads at once until it is
+// busy: a process may run thousands of mostly idle ports (simulations, the
+// idle-session benchmark), and each buffer holds a jumbo datagram.
+const idleReadBatch = 8
+
 func (p *Port) startReader(rd reader, n, size int) {
 	p.rd = rd
 	p.maxPacket = size
-	p.msgs = make([]inMsg, n)
-	for i := range p.msgs {
-		// One spare byte: a read that fills it was longer than allowed, even
-		// where the system does not report truncation.
-		p.msgs[i].buf = make([]byte, size+1)
-	}
+	p.maxMsgs = n
+	// One spare byte: a read that fills it was longer than allowed, even
+	// where the system does not report truncation.
+	p.msgs = makeInMsgs(min(n, idleReadBatch), size+1)
+	p.idle = len(p.msgs) < n || p.gro != nil
 	p.done = make(chan struct{})
 	go p.readLoop()
 }
 
-// busy is called by the read loop when a read filled every buffer: the
-// port turns on GRO then (a port that never gets this busy keeps its small
-// buffers). The new buffers are in place before the kernel may coalesce.
+// makeInMsgs makes n read buffers of size bytes, back to back in one slab.
+func makeInMsgs(n, size int) []inMsg {
+	ms := make([]inMsg, n)
+	slab := make([]byte, n*size)
+	for i := range ms {
+		ms[i].buf = slab[i*size : (i+1)*size : (i+1)*size]
+	}
+	return ms
+}
+
+// busy is called by the read loop when a read filled every buffer of an
+// idle port: the port reads up to maxMsgs datagrams at once from then on
+// and, where the kernel has it, turns on GRO, whose coalesced datagrams
+// need 64 KiB buffers. The new buffers are in place before the kernel may
+// coalesce.
 func (p *Port) busy() {
+	p.idle = false
 	g := p.gro
 	p.gro = nil
-	if g == nil || !g.canGRO() {
-		return
+	gro := g != nil && g.canGRO()
+	size := p.maxPacket + 1
+	if gro {
+		size = max(groBufSize, size)
 	}
-	size := max(groBufSize, p.maxPacket+1)
-	slab := make([]byte, len(p.msgs)*size)
-	for i := range p.msgs {
-		p.msgs[i].buf = slab[i*size : (i+1)*size : (i+1)*size]
-	}
-	if g.enableGRO() {
+	p.msgs = makeInMsgs(p.maxMsgs, size)
+	if gro && g.enableGRO() {
 		p.log.Debug("udp port: busy, receive offload (GRO) on", "addr", p.local)
 	}
 }
@@ -422,7 +439,7 @@ func (p *Port) readLoop() {
 				p.deliver(m.buf[:m.n], m.addr)
 			}
 		}
-		if n == len(p.msgs) && p.gro != nil {
+		if n == len(p.msgs) && p.idle {
 			p.busy()
 		}
 	}
