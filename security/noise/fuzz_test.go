@@ -111,14 +111,10 @@ func FuzzParsePacket(f *testing.F) {
 			return
 		}
 		switch pkt[0] {
-		case transport.TypeNoiseInitiation:
-			b.tr.handleInitiation(pkt, from)
-		case transport.TypeNoiseResponse:
-			b.tr.handleResponse(pkt, from)
-		case transport.TypeNoiseCookie:
-			b.tr.handleCookie(pkt, from)
-		case transport.TypeNoiseData:
-			b.tr.handleData(pkt, from)
+		case transport.TypeNoiseInitiation, transport.TypeNoiseResponse, transport.TypeNoiseCookie, transport.TypeNoiseData:
+			// Through the handlers the transport registered on the port
+			// (resumptions and 0-RTT packets included).
+			b.port.deliver(pkt, from)
 		default:
 			b.tr.HandleVia(pkt, &directPath{port: b.port, addr: from})
 		}
