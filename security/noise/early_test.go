@@ -391,3 +391,106 @@ func TestEarlyDataKeepsAmplificationUnderThreeTimes(t *testing.T) {
 		t.Fatalf("responder sent only %d of the %d bytes its budget allows: 0-RTT bytes were not credited", out, 3*in)
 	}
 }
+
+// Two early dials to one peer share the session and the handshake, and a
+// blocking Dial meanwhile waits for that handshake and returns the same
+// session.
+func TestConcurrentEarlyDialsShareOneSession(t *testing.T) {
+	n := newFakeNet(t)
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{})
+	release := holdResponses(n)
+	r1, r2 := newEarlyResult(), newEarlyResult()
+	s1, err := a.tr.DialEarly(ctxT(t, 10*time.Second), b.port.LocalAddr(), b.id(), r1.cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := a.tr.DialEarly(ctxT(t, 10*time.Second), b.port.LocalAddr(), b.id(), r2.cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 != s2 {
+		t.Fatal("two early dials made two sessions")
+	}
+	plain := dialAsync(t, a, b, true, nil)
+	release()
+	for _, r := range []*earlyResult{r1, r2} {
+		if other, err := r.wait(t); other != nil || err != nil {
+			t.Fatalf("early dial ended with %v, %v", other, err)
+		}
+	}
+	if p := <-plain; p.err != nil || p.s != security.Session(s1) {
+		t.Fatalf("blocking Dial: %v, same session %v", p.err, p.s == security.Session(s1))
+	}
+	if got := a.tr.Stats().HandshakesInitiated; got != 1 {
+		t.Fatalf("%d handshakes", got)
+	}
+}
+
+// Both sides dial early at once (as in hole punching): the lower ID's
+// handshake wins; the other side's early session closes and its callback
+// names the session the winner's handshake made, which is the one both
+// sides then share.
+func TestEarlyDialsCrossingEndInOneSession(t *testing.T) {
+	n := newFakeNet(t)
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{})
+	// Hold everything until both initiations are out.
+	var mu sync.Mutex
+	var held []fakePacket
+	holding := true
+	n.setFilter(func(p *fakePacket) []fakePacket {
+		mu.Lock()
+		defer mu.Unlock()
+		if holding {
+			held = append(held, *p)
+			return nil
+		}
+		return []fakePacket{*p}
+	})
+	ra, rb := newEarlyResult(), newEarlyResult()
+	ea, err := a.tr.DialEarly(ctxT(t, 10*time.Second), b.port.LocalAddr(), b.id(), ra.cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := b.tr.DialEarly(ctxT(t, 10*time.Second), a.port.LocalAddr(), a.id(), rb.cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	holding = false
+	h := held
+	mu.Unlock()
+	n.setFilter(nil)
+	for _, p := range h {
+		n.inject(p.from, p.to, p.data)
+	}
+	oa, erra := ra.wait(t)
+	ob, errb := rb.wait(t)
+	wEarly, lEarly, lOther, wErr, lErr := ea, eb, ob, erra, errb
+	if idLess(b.id(), a.id()) {
+		wEarly, lEarly, lOther, wErr, lErr = eb, ea, oa, errb, erra
+	}
+	if wErr != nil {
+		t.Fatalf("the winner's early dial failed: %v", wErr)
+	}
+	if !errors.Is(lErr, errDialMerged) || lOther == nil {
+		t.Fatalf("the loser's early dial ended with %v, %v", lOther, lErr)
+	}
+	select {
+	case <-lEarly.Done():
+	default:
+		t.Fatal("the loser's early session is still open")
+	}
+	// The winner's early session and the loser's replacement are the two
+	// ends of one session.
+	iw, il := newInbox(wEarly), newInbox(lOther)
+	wEarly.Send([]byte("from the winner"))
+	lOther.Send([]byte("from the loser"))
+	if got := il.waitN(t, 1); string(got[0]) != "from the winner" {
+		t.Fatalf("loser got %q", got)
+	}
+	if got := iw.waitN(t, 1); string(got[0]) != "from the loser" {
+		t.Fatalf("winner got %q", got)
+	}
+}
