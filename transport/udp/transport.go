@@ -42,6 +42,12 @@ type TransportConfig struct {
 // peer is dialled again or dials us at the same time, and the transport
 // keeps one Conn per session, so a Dial may return a Conn that Accept also
 // yielded (the host keeps one Conn per peer anyway).
+//
+// Dial returns an authenticated Conn after the handshake's round trip;
+// DialEarly returns at once and sends the first streams as 0-RTT data, so
+// that the first reply comes one round trip after the dial started (a
+// caller that holds a transport.Transport finds it with the interface
+// { DialEarly(context.Context, ma.Multiaddr, peer.ID) (transport.Conn, error) }).
 type Transport struct {
 	local peer.ID
 	port  transport.Port
