@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -427,6 +428,44 @@ func TestWriteBatchGSOOnDualStackPort(t *testing.T) {
 	if hasGSO(p) {
 		if st := p.Stats().Offload; st.GSOSends != 2 || st.GSOSegments != uint64(len(msgs)) {
 			t.Errorf("%d GSO sends carrying %d datagrams, want 2 carrying %d", st.GSOSends, st.GSOSegments, len(msgs))
+		}
+	}
+}
+
+// groSegmentSize finds the UDP_GRO control message among others and
+// refuses control data whose lengths do not add up.
+func TestGROSegmentSizeParsesControlMessages(t *testing.T) {
+	cmsg := func(level, typ int32, data []byte) []byte {
+		b := make([]byte, unix.CmsgSpace(len(data)))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = level, typ
+		h.SetLen(unix.CmsgLen(len(data)))
+		copy(b[unix.CmsgLen(0):], data)
+		return b
+	}
+	seg := binary.NativeEndian.AppendUint32(nil, 1400)
+	gro := cmsg(unix.IPPROTO_UDP, unix.UDP_GRO, seg)
+	other := cmsg(unix.IPPROTO_IP, unix.IP_TOS, []byte{0})
+	short := bytes.Clone(gro)
+	(*unix.Cmsghdr)(unsafe.Pointer(&short[0])).SetLen(unix.CmsgLen(0) - 1)
+	long := bytes.Clone(gro)
+	(*unix.Cmsghdr)(unsafe.Pointer(&long[0])).SetLen(len(gro) + 8)
+	for _, c := range []struct {
+		name string
+		oob  []byte
+		want int
+	}{
+		{"alone", gro, 1400},
+		{"after another", append(bytes.Clone(other), gro...), 1400},
+		{"none", other, 0},
+		{"empty", nil, 0},
+		{"truncated header", gro[:unix.SizeofCmsghdr-1], 0},
+		{"length below a header", short, 0},
+		{"length beyond the buffer", long, 0},
+		{"data cut short", gro[:unix.CmsgLen(2)], 0},
+	} {
+		if got := groSegmentSize(c.oob); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
 }
