@@ -469,3 +469,52 @@ func TestGROSegmentSizeParsesControlMessages(t *testing.T) {
 		}
 	}
 }
+
+// EIO from a GSO send means the route cannot offload at all (no checksum
+// offload, IPsec): the run goes out one datagram per message, and the port
+// stops trying GSO. The kernel's refusal is simulated; the sends are real.
+func TestWriteBatchTurnsGSOOffOnEIO(t *testing.T) {
+	p := listen4(t, Config{})
+	if !hasGSO(p) {
+		t.Fatal("no UDP GSO on this kernel")
+	}
+	w := p.batch.(*mmsgWriter)
+	var mu sync.Mutex
+	refused := 0
+	w.pool.New = func() any {
+		s := new(mmsgSend)
+		s.fn = func(fd uintptr) bool {
+			if s.h.hs[s.h.start].Hdr.Controllen > 0 {
+				mu.Lock()
+				refused++
+				mu.Unlock()
+				s.h.got, s.h.errno = 0, unix.EIO
+				return true
+			}
+			return s.h.mmsg(unix.SYS_SENDMMSG, fd)
+		}
+		return s
+	}
+	rcv := newSender(t)
+	dst := rcv.LocalAddr().(*net.UDPAddr).AddrPort()
+	want := make([][]byte, 30)
+	msgs := make([]Message, len(want))
+	for i := range msgs {
+		want[i] = numbered(9, i, 1000)
+		msgs[i] = Message{want[i], dst}
+	}
+	for round := range 2 {
+		if n, err := p.WriteBatch(msgs); n != len(msgs) || err != nil {
+			t.Fatalf("round %d: WriteBatch = %d, %v", round, n, err)
+		}
+		sameDatagrams(t, readAll(t, rcv, len(want)), want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refused != 1 || hasGSO(p) {
+		t.Fatalf("GSO tried %d times and still on: %v; want one try, then off", refused, hasGSO(p))
+	}
+	if st := p.Stats(); st.Offload.GSOSends != 0 || st.WriteErrors != 0 {
+		t.Fatalf("%d GSO sends, %d write errors; want none", st.Offload.GSOSends, st.WriteErrors)
+	}
+}
