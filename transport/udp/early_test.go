@@ -147,26 +147,6 @@ func TestTransportDialEarlyByAddressIsDial(t *testing.T) {
 	}
 }
 
-// On a 20 ms RTT path (internal/netsim, real time), DialEarly's first reply
-// comes one round trip after the dial starts where Dial then OpenStream
-// needs two. Checked loosely (the machine may be loaded); the benchmark
-// below reports the figures.
-func TestTransportDialEarlySavesARoundTrip(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-time netsim scenario")
-	}
-	env := newRTTEnv(t, 10*time.Millisecond)
-	early := env.connectEcho(t, true)
-	plain := env.connectEcho(t, false)
-	t.Logf("Dial + first stream: %v; DialEarly + first stream: %v (RTT 20 ms)", plain, early)
-	if early >= plain {
-		t.Fatalf("DialEarly (%v) was not faster than Dial (%v)", early, plain)
-	}
-	if plain-early < 10*time.Millisecond {
-		t.Fatalf("DialEarly saved %v, less than half a round trip", plain-early)
-	}
-}
-
 // On a lossy path with reordering and duplication, 0-RTT packets that are
 // lost, or arrive before the initiation and are dropped, are sent again by
 // the mux under the session's keys: every early dial's first exchange
@@ -237,17 +217,6 @@ func (e *rttEnv) client(tb testing.TB) *stack {
 		tb.Fatal(err)
 	}
 	return newStack(tb, NewPort(pc, Config{}))
-}
-
-// connectEcho times a fresh client from nothing to one byte echoed.
-func (e *rttEnv) connectEcho(tb testing.TB, early bool) time.Duration {
-	tb.Helper()
-	cl := e.client(tb)
-	d, err := timeConnectEcho(cl, e.srv, early)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return d
 }
 
 func timeConnectEcho(cl, srv *stack, early bool) (time.Duration, error) {
