@@ -51,9 +51,10 @@ func echoOnce(ctx context.Context, c transport.Conn) error {
 // responder opens them; the Conn is then the established one a later Dial
 // returns.
 func TestTransportDialEarlyCarriesFirstStreamInZeroRTT(t *testing.T) {
-	// A path with some delay, so that the first stream is written before
-	// the handshake can complete (on loopback it may complete first).
-	env := newRTTEnv(t, 10*time.Millisecond)
+	// A path with a long delay (100 ms RTT), so that the first stream is
+	// written before the handshake can complete, however loaded the
+	// machine (on loopback it may complete first).
+	env := newRTTEnv(t, 50*time.Millisecond)
 	a, b := env.client(t), env.srv
 	c, err := a.tr.DialEarly(testCtx(t, 10*time.Second), b.maddr(t), b.id())
 	if err != nil {
