@@ -93,14 +93,16 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 	if h := t.dials[p]; h != nil {
 		h.mu.Lock()
 		pre := h.pre
-		if pre != nil && !h.finished {
+		joined := pre != nil && !h.finished
+		if joined {
 			h.established = append(h.established, established)
 		}
 		h.mu.Unlock()
 		t.mu.Unlock()
-		if pre != nil {
+		if joined {
 			return pre, nil
 		}
+		// A blocking dial, or one that is just ending: its result.
 		s, err := h.wait(ctx)
 		if err != nil {
 			return nil, err
