@@ -67,13 +67,14 @@ type EarlyDialer interface {
 	// DialEarly starts a handshake with p at addr and returns its session
 	// at once, unauthenticated yet. Until the handshake completes,
 	// SendEarly sends payloads as 0-RTT data; the responder delivers them
-	// once it has authenticated the initiation they follow. For a session
-	// it returned, established is called once, on the transport's goroutine
-	// (it must not block), when the handshake ends: with nil when the returned session is up,
-	// or with the error that ended the dial (the returned session is then
-	// closed) and, when the dial lost a simultaneous open to the peer's
-	// own handshake, the session that came of that one. A live session
-	// with p is returned as it is (established is then called at once).
+	// once it has authenticated the initiation they follow. For a
+	// session it returned, established is called once, on the transport's
+	// goroutine (it must not block), when the handshake ends: with nil
+	// when the returned session is up, or with the error that ended the
+	// dial (the returned session is then closed) and, when the dial lost
+	// a simultaneous open to the peer's own handshake, the session that
+	// came of that one. A live session with p is returned as it is
+	// (established is then called at once).
 	DialEarly(ctx context.Context, addr netip.AddrPort, p peer.ID, established func(other Session, err error)) (EarlySession, error)
 }
 
