@@ -220,6 +220,34 @@ func (e *rttEnv) client(tb testing.TB) *stack {
 	return newStack(tb, NewPort(pc, Config{}))
 }
 
+// closeConns closes the client's Conn to srv and waits until the server
+// has let go of the session too.
+func closeConns(tb testing.TB, cl, srv *stack) {
+	maddr, _ := transport.FromAddrPort(srv.port.LocalAddr(), "/ipv8")
+	c, err := cl.tr.Dial(context.Background(), maddr, srv.id())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for liveConns(srv.tr) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// liveConns counts the Conns of t that have not ended.
+func liveConns(t *Transport) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.conns.m {
+		if !isDone(c.Done()) {
+			n++
+		}
+	}
+	return n
+}
+
 func timeConnectEcho(cl, srv *stack, early bool) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -270,6 +298,34 @@ func BenchmarkConnectFirstStream(b *testing.B) {
 				cl.tr.Close()
 				cl.port.Close()
 				b.StartTimer()
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "us/connect+echo")
+		})
+		b.Run("loopback-resumed/"+name, func(b *testing.B) {
+			// A client seen before: it reconnects with the ticket its
+			// previous connection left (one DH per side).
+			srv := loopbackStack(b)
+			srv.echo(b)
+			cl := loopbackStack(b)
+			d, err := timeConnectEcho(cl, srv, early)
+			if err != nil {
+				b.Fatal(err)
+			}
+			closeConns(b, cl, srv)
+			r0 := cl.sec.Stats().Resumptions
+			var total time.Duration
+			for b.Loop() {
+				d, err = timeConnectEcho(cl, srv, early)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += d
+				b.StopTimer()
+				closeConns(b, cl, srv)
+				b.StartTimer()
+			}
+			if got := cl.sec.Stats().Resumptions - r0; got != uint64(b.N) {
+				b.Fatalf("%d of %d connections resumed", got, b.N)
 			}
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "us/connect+echo")
 		})
