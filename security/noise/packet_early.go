@@ -14,7 +14,7 @@ import (
 //
 //	0      type (transport.TypeNoiseData)
 //	1      kind = 4
-//	2..3   reserved, zero
+//	2..3   zero (no data-cipher flags: 0-RTT is ChaCha20-Poly1305)
 //	4..7   the initiator's sender index of the initiation it follows
 //	       (the responder has no index of its own to give out yet)
 //	8..15  counter (big endian): the AEAD nonce, from 0, once per packet
