@@ -75,7 +75,18 @@ func TestSetPathMovesSessionAndPeerFollows(t *testing.T) {
 	}
 	sa.Send([]byte("direct again"))
 	ib.waitN(t, 2)
-	eventually(t, "b follows a onto the direct path", func() bool { return sb.RemoteAddr() == a.port.LocalAddr() })
+	// b follows once a packet over the direct path is the newest it has
+	// seen. a's answer to b's path challenge, sent over the relay (where
+	// the challenge came from) and delivered on a goroutine of its own,
+	// may carry a higher counter and arrive after "direct again": a's
+	// next packets then move b, as a's traffic would.
+	eventually(t, "b follows a onto the direct path", func() bool {
+		if sb.RemoteAddr() == a.port.LocalAddr() {
+			return true
+		}
+		sa.Send([]byte("direct again"))
+		return false
+	})
 	if sa.(PathSetter).Path().Kind() != transport.PathDirect {
 		t.Fatal("a is not on the direct path")
 	}
