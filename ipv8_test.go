@@ -202,3 +202,65 @@ func TestTwoHostsOnLossyNetsimUDP(t *testing.T) {
 		t.Fatal("the network lost nothing: the scenario did not test loss")
 	}
 }
+
+// TestEarlyDataFirstReplyInOneRoundTrip: with host.WithEarlyData the first
+// stream rides in the Noise IK first flight, so the reply to a request
+// written at once comes back one RTT after the dial starts, where a plain
+// dial needs two.
+func TestEarlyDataFirstReplyInOneRoundTrip(t *testing.T) {
+	const rtt = 200 * time.Millisecond
+	n := netsim.New(netsim.Config{Seed: 3})
+	t.Cleanup(func() { n.Close() })
+	l := netsim.Link{Latency: rtt / 4}
+	srv := newSimHost(t, n, "198.51.100.1", l, ipv8.Transports(ipv8.UDP))
+	serveEcho(srv)
+	firstReply := func(ip string, ctx context.Context) time.Duration {
+		c := newSimHost(t, n, ip, l, ipv8.Transports(ipv8.UDP))
+		c.Peerstore().AddAddrs(srv.ID(), srv.Addrs(), host.TempAddrTTL)
+		start := time.Now()
+		s, err := c.NewStream(ctx, srv.ID(), echoProto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(s, b); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	plain := firstReply("198.51.100.2", ctx)
+	early := firstReply("198.51.100.3", host.WithEarlyData(ctx))
+	t.Logf("first reply: plain dial %v (%.2f RTT), early %v (%.2f RTT)", plain, plain.Seconds()/rtt.Seconds(), early, early.Seconds()/rtt.Seconds())
+	if early > rtt*3/2 {
+		t.Fatalf("early first reply took %v, more than 1.5 RTT", early)
+	}
+	if plain < rtt*3/2 {
+		t.Fatalf("plain first reply took %v: the comparison is not measuring round trips", plain)
+	}
+}
+
+// TestEarlyDataToWrongPeerFails: an early stream to an address that is not
+// the peer named fails instead of talking to the impostor.
+func TestEarlyDataToWrongPeerFails(t *testing.T) {
+	a := newLoopbackHost(t, ipv8.Transports(ipv8.UDP))
+	b := newLoopbackHost(t, ipv8.Transports(ipv8.UDP))
+	serveEcho(b)
+	other, _ := peer.GenerateKey(nil)
+	a.Peerstore().AddAddrs(other.ID(), b.Addrs(), host.TempAddrTTL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := a.NewStream(host.WithEarlyData(ctx), other.ID(), echoProto)
+	if err == nil {
+		s.Write([]byte("secret"))
+		_, err = io.ReadAll(s)
+	}
+	if !errors.Is(err, transport.ErrWrongPeer) {
+		t.Fatalf("early stream to the wrong peer: err = %v, want ErrWrongPeer", err)
+	}
+}

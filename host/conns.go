@@ -176,9 +176,18 @@ func (h *Host) registered(live *connEntry, c transport.Conn) bool {
 }
 
 // pickConn decides which of two Conns to one peer survives. Both ends
-// compute the same answer: the Conn dialled by the smaller peer ID; among
-// two dialled by the same peer, the older one.
+// must compute the same answer from what they both see: first the
+// transport (the raw-UDP one over QUIC: a transport with one session per
+// peer may hand both ends the same Conn from crossing dials, so each end
+// thinks it dialled it), then the Conn dialled by the smaller peer ID, and
+// among two dialled by the same peer the older one.
 func (h *Host) pickConn(old, e *connEntry) (winner, loser *connEntry) {
+	if ot, nt := transportRank(old.conn.Transport()), transportRank(e.conn.Transport()); ot != nt {
+		if nt < ot {
+			return e, old
+		}
+		return old, e
+	}
 	od, nd := old.dialer(h.id), e.dialer(h.id)
 	if od == nd {
 		return old, e
@@ -194,6 +203,17 @@ func (h *Host) pickConn(old, e *connEntry) (winner, loser *connEntry) {
 // it closes: long enough for the remote, which may not have seen the other
 // Conn yet, to learn of it before opening more streams on this one.
 const drainGrace = time.Second
+
+// transportRank orders transports for pickConn: lower wins.
+func transportRank(name string) int {
+	switch name {
+	case "udp":
+		return 0
+	case "quic":
+		return 1
+	}
+	return 2
+}
 
 func (h *Host) maybeCloseDrained(e *connEntry) {
 	if !e.draining.Load() || e.streams.Load() != 0 {

@@ -15,6 +15,25 @@ import (
 	"github.com/ipv8/go-ipv8/transport"
 )
 
+type earlyDataKey struct{}
+
+// WithEarlyData lets Connect and NewStream under ctx dial with 0-RTT where
+// the transport can (transport.EarlyDialer): the call returns before the
+// peer has proved its identity, and the first stream's data rides in the
+// handshake's first flight, so a request's reply can arrive one round trip
+// after the dial starts. If the peer turns out not to be the one named, the
+// Conn closes and the stream fails. 0-RTT data can be replayed to the peer:
+// use it only for requests that are safe to receive twice (QUIC's 0-RTT has
+// the same caveat).
+func WithEarlyData(ctx context.Context) context.Context {
+	return context.WithValue(ctx, earlyDataKey{}, true)
+}
+
+func earlyData(ctx context.Context) bool {
+	v, _ := ctx.Value(earlyDataKey{}).(bool)
+	return v
+}
+
 // dialCall is one dial in flight; concurrent Connects to the same peer
 // wait for it instead of dialling again.
 type dialCall struct {
@@ -79,7 +98,7 @@ func (h *Host) connect(ctx context.Context, ai peer.AddrInfo) (transport.Conn, e
 				dctx, c2 = context.WithTimeout(dctx, h.cfg.DialTimeout)
 				defer c2()
 			}
-			c, err := h.dialPeer(dctx, ai.ID)
+			c, err := h.dialPeer(dctx, ai.ID, earlyData(ctx))
 			if err == nil {
 				c = h.addConn(c, false)
 				if c == nil {
@@ -104,7 +123,7 @@ func (h *Host) connect(ctx context.Context, ai peer.AddrInfo) (transport.Conn, e
 // dialPeer dials the peer's known addresses, best first, starting the next
 // one DialStagger after the previous if it has not succeeded; the first
 // Conn wins and the other attempts are cancelled.
-func (h *Host) dialPeer(ctx context.Context, p peer.ID) (transport.Conn, error) {
+func (h *Host) dialPeer(ctx context.Context, p peer.ID, early bool) (transport.Conn, error) {
 	type candidate struct {
 		addr ma.Multiaddr
 		t    transport.Transport
@@ -137,8 +156,12 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID) (transport.Conn, error) 
 		c := cands[next]
 		next++
 		pending++
+		dial := c.t.Dial
+		if ed, ok := c.t.(transport.EarlyDialer); ok && early {
+			dial = ed.DialEarly
+		}
 		go func() {
-			conn, err := c.t.Dial(ctx, c.addr, p)
+			conn, err := dial(ctx, c.addr, p)
 			results <- result{conn, c.addr, err}
 		}()
 		if next < len(cands) {

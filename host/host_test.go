@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,14 +19,40 @@ import (
 	"github.com/ipv8/go-ipv8/transport"
 )
 
+// newHost makes a host on loopback whose debug log is printed if the test
+// fails.
 func newHost(t *testing.T) *host.Host {
 	t.Helper()
-	h, err := ipv8.New(ipv8.ListenAddrs("/ip4/127.0.0.1/udp/0"))
+	log := &testLog{}
+	h, err := ipv8.New(ipv8.ListenAddrs("/ip4/127.0.0.1/udp/0"),
+		ipv8.Logger(slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close() })
+	t.Cleanup(func() {
+		h.Close()
+		if t.Failed() {
+			t.Logf("log of host %s:\n%s", h.ID().ShortString(), log.String())
+		}
+	})
 	return h
+}
+
+type testLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -67,13 +95,9 @@ func TestStreamToUnregisteredProtocolFailsNamingIt(t *testing.T) {
 	if !errors.Is(err, host.ErrProtocolNotSupported) {
 		t.Fatalf("err = %v, want ErrProtocolNotSupported", err)
 	}
-	if want := "/nobody/serves/1"; !contains(err.Error(), want) {
+	if want := "/nobody/serves/1"; !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not name %s", err, want)
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
 
 func TestRemoveStreamHandlerRefusesNewStreams(t *testing.T) {

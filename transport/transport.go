@@ -164,6 +164,9 @@ type ConnError struct {
 	Code   ErrorCode
 	Reason string
 	Remote bool
+	// Err is the local cause, when there is one (a failed handshake's
+	// error, so that errors.Is(err, ErrWrongPeer) works).
+	Err error
 }
 
 func (e *ConnError) Error() string {
@@ -176,6 +179,9 @@ func (e *ConnError) Error() string {
 
 // Is makes ConnError match ErrConnClosed.
 func (e *ConnError) Is(target error) bool { return target == ErrConnClosed }
+
+// Unwrap returns the local cause.
+func (e *ConnError) Unwrap() error { return e.Err }
 
 // PathKind tells whether a Conn's packets travel straight to the peer or
 // through a relay.
@@ -251,4 +257,14 @@ type CallbackConn interface {
 	// ended. Streams and datagrams that arrived before the call are
 	// delivered to the callbacks.
 	SetCallbacks(onStream func(Stream), onDatagram func(b []byte), onClose func())
+}
+
+// EarlyDialer is implemented by transports that can return a Conn before
+// the remote has proved its identity, so that the first streams' data
+// rides in the handshake's first flight (0-RTT) and a request's reply can
+// come back within one round trip. If the handshake then fails, the Conn
+// closes with a *ConnError saying why. 0-RTT data may be replayed to the
+// peer: open streams early only for requests that are safe to receive twice.
+type EarlyDialer interface {
+	DialEarly(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (Conn, error)
 }

@@ -203,6 +203,29 @@ func (c *conn) CloseWithError(code transport.ErrorCode, reason string) error {
 	return nil
 }
 
+// Abort closes the connection because of cause (its handshake failed, say):
+// the remote gets code and cause's text, and local calls fail with a
+// *transport.ConnError that wraps cause.
+func (c *conn) Abort(code transport.ErrorCode, cause error) error {
+	reason := cause.Error()
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closeLocked(&transport.ConnError{Code: code, Reason: reason, Err: cause}, &closeFrame{code: uint64(code), reason: []byte(reason)})
+	c.mu.Unlock()
+	c.m.schedule(c)
+	select {
+	case <-c.done:
+	case <-c.m.exited:
+	}
+	return nil
+}
+
 // closeLocked moves the connection to closed: every waiter wakes and fails
 // with err. With f set, the loop sends f and then finishes; without, it
 // finishes at once.

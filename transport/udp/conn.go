@@ -2,6 +2,8 @@ package udp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -258,7 +260,17 @@ func (d *earlyDial) finish() {
 	d.t.log.Debug("early dial failed", "peer", c.RemotePeer(), "err", err)
 	// CloseWithError waits for the mux's loop: not on the caller's goroutine.
 	go func() {
-		c.CloseWithError(transport.CodeConnClosing, "handshake failed: "+err.Error())
+		cause := fmt.Errorf("handshake failed: %w", err)
+		if errors.Is(err, security.ErrWrongPeer) {
+			cause = fmt.Errorf("%w: %w", transport.ErrWrongPeer, err)
+		}
+		if a, ok := c.(interface {
+			Abort(transport.ErrorCode, error) error
+		}); ok {
+			a.Abort(transport.CodeConnClosing, cause)
+		} else {
+			c.CloseWithError(transport.CodeConnClosing, cause.Error())
+		}
 		if other != nil {
 			d.t.inbound(other)
 		}
