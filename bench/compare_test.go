@@ -97,6 +97,13 @@ func BenchmarkOneStream(b *testing.B) {
 // QUIC (target for ipv8-udp: ≤ 0.25).
 func BenchmarkConnectFirstRoundTrip(b *testing.B) {
 	sts := allStacks(b)
+	if udpUnavailable() == "" {
+		e, err := newIPv8EarlyStack(b)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sts = append(sts, e)
+	}
 	us := make(map[string][]float64)
 	b.ResetTimer()
 	for range b.N {

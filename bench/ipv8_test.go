@@ -77,6 +77,8 @@ func newIPv8Server(tb testing.TB, name string) (*ipv8Server, error) {
 type ipv8Client struct {
 	h   *host.Host
 	srv peer.AddrInfo
+	// early makes the first stream dial with 0-RTT (host.WithEarlyData).
+	early bool
 }
 
 func newIPv8Client(name string, srv peer.AddrInfo, opts ...ipv8.Option) (*ipv8Client, error) {
@@ -87,9 +89,19 @@ func newIPv8Client(name string, srv peer.AddrInfo, opts ...ipv8.Option) (*ipv8Cl
 	return &ipv8Client{h: h, srv: srv}, nil
 }
 
-func (c *ipv8Client) connect(ctx context.Context) error { return c.h.Connect(ctx, c.srv) }
+func (c *ipv8Client) connect(ctx context.Context) error {
+	if c.early {
+		// The connection is made by the first stream, with 0-RTT.
+		c.h.Peerstore().AddAddrs(c.srv.ID, c.srv.Addrs, host.TempAddrTTL)
+		return nil
+	}
+	return c.h.Connect(ctx, c.srv)
+}
 
 func (c *ipv8Client) echo(ctx context.Context) error {
+	if c.early {
+		ctx = host.WithEarlyData(ctx)
+	}
 	s, err := c.h.NewStream(ctx, c.srv.ID, echoProto)
 	if err != nil {
 		return err
@@ -99,6 +111,28 @@ func (c *ipv8Client) echo(ctx context.Context) error {
 }
 
 func (c *ipv8Client) close() { c.h.Close() }
+
+// newIPv8EarlyStack is go-ipv8's raw-UDP transport through the Host with
+// 0-RTT (host.WithEarlyData): the first stream rides in the handshake's
+// first flight. It only makes sense for the connect measurement.
+func newIPv8EarlyStack(tb testing.TB) (*stack, error) {
+	srv, err := newIPv8Server(tb, ipv8.UDP)
+	if err != nil {
+		return nil, err
+	}
+	return &stack{
+		name: stackIPv8UDP0RTT,
+		newClient: func() (client, error) {
+			c, err := newIPv8Client(ipv8.UDP, srv.h.AddrInfo())
+			if err != nil {
+				return nil, err
+			}
+			c.early = true
+			return c, nil
+		},
+		accepted: &srv.accepted,
+	}, nil
+}
 
 // newIPv8Stack is go-ipv8 through its Host API with only the named
 // transport (ipv8.QUIC or ipv8.UDP).

@@ -15,11 +15,12 @@ import (
 // The compared stacks (stackUDPParts, the UDP pieces without the Host, is
 // in parts_test.go).
 const (
-	stackQUIC       = "quic-go"     // bare quic-go, mutual TLS 1.3 (ECDSA P-256 certificates)
-	stackLibp2pQUIC = "libp2p-quic" // go-libp2p over QUIC (its TLS identity scheme)
-	stackLibp2pTCP  = "libp2p-tcp"  // go-libp2p over TCP + Noise XX + yamux
-	stackIPv8QUIC   = "ipv8-quic"   // go-ipv8's QUIC transport through the Host
-	stackIPv8UDP    = "ipv8-udp"    // go-ipv8's raw-UDP transport (Noise + mux) through the Host
+	stackQUIC        = "quic-go"       // bare quic-go, mutual TLS 1.3 (ECDSA P-256 certificates)
+	stackLibp2pQUIC  = "libp2p-quic"   // go-libp2p over QUIC (its TLS identity scheme)
+	stackLibp2pTCP   = "libp2p-tcp"    // go-libp2p over TCP + Noise XX + yamux
+	stackIPv8QUIC    = "ipv8-quic"     // go-ipv8's QUIC transport through the Host
+	stackIPv8UDP     = "ipv8-udp"      // go-ipv8's raw-UDP transport (Noise + mux) through the Host
+	stackIPv8UDP0RTT = "ipv8-udp-0rtt" // the same with host.WithEarlyData (connect benchmark only)
 )
 
 const (

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -135,9 +137,30 @@ func (h *Host) checkAddrsChanged() {
 	}
 }
 
+// ifaceCacheTTL is how long the interfaces' addresses are reused: listing
+// them is a netlink round trip, and identify asks on every new Conn.
+const ifaceCacheTTL = 5 * time.Second
+
+var ifaceCache struct {
+	sync.Mutex
+	at    time.Time
+	addrs []netip.Addr
+}
+
 // interfaceAddrs lists the usable unicast addresses of the machine's
-// interfaces (no link-local: they need zones and rarely route).
+// interfaces (no link-local: they need zones and rarely route), at most
+// ifaceCacheTTL old.
 func interfaceAddrs() []netip.Addr {
+	ifaceCache.Lock()
+	defer ifaceCache.Unlock()
+	if ifaceCache.addrs != nil && time.Since(ifaceCache.at) < ifaceCacheTTL {
+		return ifaceCache.addrs
+	}
+	ifaceCache.addrs, ifaceCache.at = listInterfaceAddrs(), time.Now()
+	return ifaceCache.addrs
+}
+
+func listInterfaceAddrs() []netip.Addr {
 	ias, err := net.InterfaceAddrs()
 	if err != nil {
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}
