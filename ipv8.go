@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ipv8/go-ipv8/host"
+	"github.com/ipv8/go-ipv8/nat/relay"
 	"github.com/ipv8/go-ipv8/nat/stun"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/transport"
@@ -50,6 +51,15 @@ type Config struct {
 	DialTimeout     time.Duration
 	DialStagger     time.Duration
 	disableIdentify bool
+
+	// NAT traversal (traversal.go).
+	Relays          []peer.AddrInfo // relays to hold a reservation at
+	RelayService    bool            // relay for others
+	RelayLimits     relay.Limits    // the relay service's limits (zero fields: nat/relay's defaults)
+	DisablePunching bool
+	STUNServers     []netip.AddrPort // for describing this host to a punch, besides the relays
+	MappingLifetime time.Duration    // measured NAT mapping lifetime (0: unknown)
+	PunchSockets    func(n int) ([]transport.PacketConn, error)
 }
 
 // Option sets part of the Config.
@@ -155,6 +165,86 @@ func DialTimeout(d time.Duration) Option {
 	return func(c *Config) error { c.DialTimeout = d; return nil }
 }
 
+// Relays makes the host hold a reservation at each of these relays, so
+// that peers reach it through them when its NAT lets nobody in: each is a
+// multiaddr ending in /p2p/ID ("/ip4/R/udp/N/ipv8/p2p/12D3KooW…"). With a
+// reservation the host advertises /ip4/R/udp/N/ipv8/p2p/RELAY/p2p-circuit
+// in Addrs (and so in identify); a Conn that peers open through it starts
+// relayed and moves to a direct path when a hole punch succeeds.
+func Relays(addrs ...string) Option {
+	return func(c *Config) error {
+		for _, s := range addrs {
+			ai, err := peer.AddrInfoFromString(s)
+			if err != nil {
+				return fmt.Errorf("ipv8: relay %q: %w", s, err)
+			}
+			if len(ai.Addrs) != 1 {
+				return fmt.Errorf("ipv8: relay %q: want one address ending in /p2p/ID", s)
+			}
+			if _, _, err := transport.ToAddrPort(ai.Addrs[0]); err != nil {
+				return fmt.Errorf("ipv8: relay %q: %w", s, err)
+			}
+			c.Relays = append(c.Relays, *ai)
+		}
+		return nil
+	}
+}
+
+// EnableRelayService makes the host relay datagrams for peers that cannot
+// reach each other, within nat/relay's default limits (RelayServiceLimits
+// changes them). Off by default for hosts; `ipv8 relay` turns it on. The
+// relay forwards sealed packets and sees only ciphertext.
+func EnableRelayService() Option {
+	return func(c *Config) error { c.RelayService = true; return nil }
+}
+
+// RelayServiceLimits sets the relay service's limits (reservations in
+// total and per IP, circuits in total, per peer and per IP, and each
+// circuit's duration, bytes and idle time; zero fields keep their
+// defaults) and turns the service on.
+func RelayServiceLimits(l relay.Limits) Option {
+	return func(c *Config) error { c.RelayService, c.RelayLimits = true, l; return nil }
+}
+
+// DisableHolePunching keeps relayed Conns on their relay: no punch is
+// tried or answered.
+func DisableHolePunching() Option {
+	return func(c *Config) error { c.DisablePunching = true; return nil }
+}
+
+// STUNServers are asked, besides the relays, for this host's public
+// address and mapping behaviour when it punches a hole ("IP:PORT"; every
+// go-ipv8 host answers STUN). Servers at two IP addresses tell an
+// endpoint-independent NAT from one that maps per destination, which lets
+// punching pick port prediction or a birthday punch.
+func STUNServers(addrs ...string) Option {
+	return func(c *Config) error {
+		for _, s := range addrs {
+			ap, err := netip.ParseAddrPort(s)
+			if err != nil {
+				return fmt.Errorf("ipv8: STUN server %q: %w", s, err)
+			}
+			c.STUNServers = append(c.STUNServers, ap)
+		}
+		return nil
+	}
+}
+
+// NATMappingLifetime tells the host how long its NAT keeps an idle UDP
+// mapping (as `ipv8 nat --lifetime` measures it): punched paths and relay
+// reservations are kept alive at nat.KeepaliveInterval of it.
+func NATMappingLifetime(d time.Duration) Option {
+	return func(c *Config) error { c.MappingLifetime = d; return nil }
+}
+
+// PunchSockets supplies the extra UDP sockets a birthday punch opens on
+// the hard side (for a host on WithPacketConn, which has no kernel
+// sockets: without it such a host does not open any, and those punches
+// fail to the relay).
+func PunchSockets(listen func(n int) ([]transport.PacketConn, error)) Option {
+	return func(c *Config) error { c.PunchSockets = listen; return nil }
+}
+
 // New builds and starts a Host.
 func New(opts ...Option) (*host.Host, error) {
 	var cfg Config
@@ -175,24 +265,34 @@ func build(cfg *Config) (*host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every host answers STUN Binding requests on its port, so peers serve
+	// as each other's STUN servers.
+	stunEP := stun.Attach(port, stun.EndpointConfig{Logger: cfg.Logger})
 	var transports []transport.Transport
+	var trav *traversal
 	closeAll := func() {
 		for _, t := range transports {
 			t.Close()
 		}
+		if trav != nil {
+			trav.Close()
+		}
+		stunEP.Close()
 		port.Close()
 	}
+	trav, err = newTraversal(cfg, port, stunEP)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	for _, name := range cfg.Transports {
-		t, err := newTransport(name, cfg, port)
+		t, err := newTransport(name, cfg, port, trav)
 		if err != nil {
 			closeAll()
 			return nil, err
 		}
 		transports = append(transports, t)
 	}
-	// Every host answers STUN Binding requests on its port, so peers serve
-	// as each other's STUN servers.
-	stunEP := stun.Attach(port, stun.EndpointConfig{Logger: cfg.Logger})
 	h, err := host.New(host.Config{
 		Key:             cfg.Key,
 		Transports:      transports,
@@ -202,8 +302,9 @@ func build(cfg *Config) (*host.Host, error) {
 		DialTimeout:     cfg.DialTimeout,
 		DialStagger:     cfg.DialStagger,
 		Logger:          cfg.Logger,
-		Closers:         []func() error{stunEP.Close, port.Close},
+		Closers:         []func() error{trav.Close, stunEP.Close, port.Close},
 		DisableIdentify: cfg.disableIdentify,
+		NAT:             trav,
 	})
 	if err != nil {
 		closeAll()

@@ -35,8 +35,10 @@ func openPort(cfg *Config) (*udp.Port, error) {
 	return p, nil
 }
 
-// newTransport builds the named transport on the port.
-func newTransport(name string, cfg *Config, port *udp.Port) (transport.Transport, error) {
+// newTransport builds the named transport on the port. The raw-UDP one
+// dials relayed addresses through trav, which routes the circuits' Noise
+// packets to its security transport.
+func newTransport(name string, cfg *Config, port *udp.Port, trav *traversal) (transport.Transport, error) {
 	switch name {
 	case QUIC:
 		return quictransport.New(cfg.Key, port.QUICConn(), quictransport.Config{Logger: cfg.Logger})
@@ -53,12 +55,14 @@ func newTransport(name string, cfg *Config, port *udp.Port) (transport.Transport
 			return nil, err
 		}
 		mx := reliable.New(reliable.Config{LocalAddr: laddr, Logger: cfg.Logger})
-		t, err := udp.NewTransport(cfg.Key, port, sec, mx, udp.TransportConfig{Logger: cfg.Logger})
+		t, err := udp.NewTransport(cfg.Key, port, sec, mx, udp.TransportConfig{Logger: cfg.Logger, Circuits: trav})
 		if err != nil {
 			mx.Close()
 			sec.Close()
+			return nil, err
 		}
-		return t, err
+		trav.setNoise(sec)
+		return t, nil
 	}
 	return nil, fmt.Errorf("ipv8: transport %q is not available", name)
 }

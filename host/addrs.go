@@ -85,7 +85,8 @@ func (h *Host) ListenAddrs() []ma.Multiaddr {
 
 // Addrs returns the addresses peers can dial the host at: the listen
 // addresses with unspecified IPs expanded to the interfaces' addresses,
-// plus confirmed observed public addresses.
+// plus confirmed observed public addresses, plus the relayed addresses
+// (/…/p2p/RELAY/p2p-circuit) of the relays the host holds a reservation at.
 func (h *Host) Addrs() []ma.Multiaddr {
 	var ifaddrs []netip.Addr
 	var out []ma.Multiaddr
@@ -118,6 +119,11 @@ func (h *Host) Addrs() []ma.Multiaddr {
 	}
 	for _, a := range h.ObservedAddrs() {
 		add(a)
+	}
+	if h.cfg.NAT != nil {
+		for _, a := range h.cfg.NAT.RelayAddrs() {
+			add(a)
+		}
 	}
 	return out
 }

@@ -100,7 +100,7 @@ func (h *Host) acceptLoop(l transport.Listener) {
 // and closes when its last stream ends. It returns the Conn to use.
 func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 	p := c.RemotePeer()
-	e := &connEntry{conn: c, inbound: inbound, remote: c.RemoteMultiaddr()}
+	e := &connEntry{conn: c, inbound: inbound, remote: remoteAddr(c)}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -126,7 +126,9 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 	h.conns[p] = winner
 	h.mu.Unlock()
 
-	h.ps.AddAddrs(p, []ma.Multiaddr{c.RemoteMultiaddr()}, ConnectedAddrTTL)
+	if a := remoteAddr(c); a != nil { // a relayed Conn's remote is the relay
+		h.ps.AddAddrs(p, []ma.Multiaddr{a}, ConnectedAddrTTL)
+	}
 	if pk := c.RemotePublicKey(); pk != nil {
 		h.ps.SetPublicKey(p, pk)
 	}
@@ -141,6 +143,10 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 		h.wg.Add(2)
 		go h.serveConn(e)
 		go h.serveDatagrams(e)
+	}
+	if relayed(c) {
+		h.wg.Add(1)
+		go h.watchRelayed(e) // nat.go
 	}
 	if old == nil {
 		h.log.Debug("connected", "peer", p, "inbound", inbound, "addr", c.RemoteMultiaddr(), "transport", c.Transport())
@@ -277,10 +283,21 @@ func (h *Host) inboundStream(e *connEntry, s transport.Stream) {
 // checkRemoteAddr emits EvtPeerAddrChanged when the Conn's remote address
 // moved (roaming, NAT rebinding).
 func (h *Host) checkRemoteAddr(e *connEntry) {
-	now := e.conn.RemoteMultiaddr()
+	now := remoteAddr(e.conn)
 	h.mu.Lock()
 	old := e.remote
-	changed := now != nil && old != nil && !now.Equal(old)
+	changed := now != nil && !now.Equal(old)
+	if old == nil {
+		// A Conn that started relayed: its first direct address is news
+		// too, but only to the watcher of its path (EvtPeerPathChanged).
+		e.remote = now
+		changed = false
+		h.mu.Unlock()
+		if now != nil {
+			h.ps.AddAddrs(e.conn.RemotePeer(), []ma.Multiaddr{now}, ConnectedAddrTTL)
+		}
+		return
+	}
 	if changed {
 		e.remote = now
 	}

@@ -183,7 +183,9 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID, early bool) (transport.C
 				// Close the Conns of attempts that finish later.
 				go func(n int) {
 					for range n {
-						if r2 := <-results; r2.err == nil {
+						// A transport with one session per peer may
+						// hand several attempts the same Conn.
+						if r2 := <-results; r2.err == nil && r2.c != r.c {
 							r2.c.CloseWithError(transport.CodeDuplicateConn, "another address won")
 						}
 					}
@@ -216,10 +218,18 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID, early bool) (transport.C
 	return nil, fmt.Errorf("host: dial %s failed: %s", p, strings.Join(errs, "; "))
 }
 
-// addrRank orders dial candidates: the raw-UDP transport (cheaper
-// sessions) before QUIC, loopback and private addresses before public ones.
+// addrRank orders dial candidates: direct addresses before relayed ones
+// (/p2p-circuit: dialled after the direct ones had their stagger), the
+// raw-UDP transport (cheaper sessions) before QUIC, loopback and private
+// addresses before public ones.
 func addrRank(a ma.Multiaddr) int {
 	r := 0
+	for _, c := range a {
+		if c.Code() == ma.P_CIRCUIT {
+			r += 100
+			break
+		}
+	}
 	if _, err := a.ValueForProtocol(peer.P_IPV8); err != nil {
 		r += 10
 	}

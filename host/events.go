@@ -51,6 +51,19 @@ type EvtPeerAddrChanged struct {
 	Old, New ma.Multiaddr
 }
 
+// EvtPeerPathChanged: a Conn that started relayed moved to a direct path
+// (a hole punch succeeded and NAT traversal moved its session), or back to
+// the relay (the direct path died). Streams carry on across the move.
+type EvtPeerPathChanged struct {
+	Peer peer.ID
+	Conn transport.Conn
+	// Path is where the Conn's packets go now.
+	Path transport.PathKind
+	// Addr is the Conn's remote address now: the peer's, or the relay's.
+	Addr ma.Multiaddr
+}
+
+func (EvtPeerPathChanged) event()   {}
 func (EvtPeerConnected) event()     {}
 func (EvtPeerDisconnected) event()  {}
 func (EvtPeerIdentified) event()    {}

@@ -64,6 +64,9 @@ type Config struct {
 	Closers []func() error
 	// DisableIdentify stops the host from running identify on new Conns.
 	DisableIdentify bool
+	// NAT, when set, gives the host relayed addresses and moves relayed
+	// Conns to direct paths (nat.go).
+	NAT NATTraversal
 }
 
 // Host reaches peers by public key and serves registered protocols.
@@ -141,6 +144,9 @@ func New(cfg Config) (*Host, error) {
 		h.registerIdentify()
 	}
 	h.lastAddrs = h.Addrs()
+	if cfg.NAT != nil {
+		cfg.NAT.Start(h.checkAddrsChanged)
+	}
 	return h, nil
 }
 

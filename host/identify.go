@@ -20,7 +20,7 @@ func (h *Host) registerIdentify() {
 			PublicKey:       peer.MarshalLibp2pPublicKey(h.key.Public().Ed25519()),
 			ListenAddrs:     h.Addrs(),
 			Protocols:       h.Protocols(),
-			ObservedAddr:    s.Conn().RemoteMultiaddr(),
+			ObservedAddr:    remoteAddr(s.Conn()), // nil over a relay: we see the relay
 			ProtocolVersion: identify.ProtocolVersion,
 			AgentVersion:    h.cfg.AgentVersion,
 		}
@@ -57,7 +57,7 @@ func (h *Host) identifyPeer(c transport.Conn) {
 	if len(info.ListenAddrs) > 0 {
 		h.ps.AddAddrs(p, info.ListenAddrs, RecentlyConnectedAddrTTL)
 	}
-	if info.ObservedAddr != nil {
+	if info.ObservedAddr != nil && !relayed(c) {
 		h.recordObserved(p, c.LocalMultiaddr(), info.ObservedAddr)
 	}
 	h.bus.emit(EvtPeerIdentified{

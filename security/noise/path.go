@@ -4,28 +4,16 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/ipv8/go-ipv8/security"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
-// Path is where a session's packets go. A session holds one and replaces it
-// when an authenticated packet arrives over another (roaming, or a move
-// between a relay and the direct route) — never on an unauthenticated one,
-// and without a new handshake. The port's direct path is built in; a relay
-// implements Path by wrapping each packet in its own header, and hands the
-// packets it unwraps to Transport.HandleVia.
-//
-// Implementations must be comparable with == (pointers are), since a packet
-// arriving over the session's current path must not cost an allocation.
-type Path interface {
-	// WritePacket sends one sealed packet along the path. It does not keep pkt.
-	WritePacket(pkt []byte) error
-	// Addr is the UDP address packets are sent to (for a relayed path, the relay's).
-	Addr() netip.AddrPort
-	// Kind tells a direct path from a relayed one.
-	Kind() transport.PathKind
-	// Overhead is the bytes the path adds to each packet (0 for direct).
-	Overhead() int
-}
+// Path is where a session's packets go: security.Path (the interface
+// lives there so that transports can dial over a path without importing
+// this package). The port's direct path is built in; a relay implements
+// Path by wrapping each packet in its own header, and hands the packets it
+// unwraps to Transport.HandleVia.
+type Path = security.Path
 
 // directPath sends straight to the peer's address from the port.
 type directPath struct {

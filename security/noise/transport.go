@@ -160,7 +160,9 @@ func (t *Transport) Dial(ctx context.Context, addr netip.AddrPort, p peer.ID, ea
 	return t.DialPath(ctx, &directPath{port: t.port, addr: addr}, p, early)
 }
 
-// DialPath is Dial over a given path (a relay, later).
+// DialPath is Dial over a given path (a relay circuit, a punched path). A
+// dial to p while another is in flight joins it, and moves its
+// retransmissions to path (redirect.go).
 func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []byte) (security.Session, error) {
 	if p != "" {
 		if err := p.Validate(); err != nil {
@@ -190,6 +192,7 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 		}
 		if h = t.dials[p]; h != nil {
 			t.mu.Unlock()
+			h.redirect(path) // redirect.go
 			s, err := h.wait(ctx)
 			if err != nil {
 				return nil, err

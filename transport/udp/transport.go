@@ -30,6 +30,10 @@ type TransportConfig struct {
 	// AcceptBacklog bounds inbound Conns waiting for Accept (default
 	// DefaultAcceptBacklog); beyond it they are closed.
 	AcceptBacklog int
+	// Circuits, when set, lets the transport dial relayed addresses
+	// (/…/ipv8/p2p/RELAY/p2p-circuit, relayed.go) when the security
+	// transport can dial over a path (security.PathDialer).
+	Circuits CircuitDialer
 }
 
 // Transport is the raw-UDP transport: /ip4|ip6/…/udp/N/ipv8 addresses,
@@ -55,6 +59,8 @@ type Transport struct {
 	mx    mux.Muxer
 	laddr ma.Multiaddr
 	log   *slog.Logger
+
+	circuits CircuitDialer // nil: no relayed addresses
 
 	cancel context.CancelFunc // stops the accept loop
 	loop   chan struct{}      // closed when the accept loop returns
@@ -100,6 +106,8 @@ func NewTransport(key *peer.PrivateKey, port transport.Port, sec security.Secure
 		loop:    make(chan struct{}),
 		conns:   newConnTable(),
 		backlog: cfg.AcceptBacklog,
+
+		circuits: cfg.Circuits,
 	}
 	if p, ok := port.(*Port); ok {
 		if bs, ok := sec.(batchWriterSetter); ok {
@@ -122,8 +130,13 @@ func (t *Transport) Name() string { return TransportName }
 // LocalPeer is the identity the transport authenticates as.
 func (t *Transport) LocalPeer() peer.ID { return t.local }
 
-// CanDial reports whether raddr is /ip4|ip6/…/udp/N/ipv8 (without /p2p/).
+// CanDial reports whether raddr is /ip4|ip6/…/udp/N/ipv8 (without /p2p/),
+// or, with a CircuitDialer, a relayed address
+// /ip4|ip6/…/udp/N/ipv8/p2p/RELAY/p2p-circuit.
 func (t *Transport) CanDial(raddr ma.Multiaddr) bool {
+	if IsCircuitAddr(raddr) {
+		return t.canDialCircuit(raddr)
+	}
 	_, err := dialAddr(raddr)
 	return err == nil
 }
@@ -145,7 +158,7 @@ func dialAddr(raddr ma.Multiaddr) (netip.AddrPort, error) {
 
 // Dial opens a Conn to p at raddr: a Noise IK handshake (one round trip)
 // and a mux connection over the session, which needs no handshake of its
-// own. With p empty the handshake is XX and the Conn is with whoever
+// own. A relayed address (relayed.go) is dialled through a circuit. With p empty the handshake is XX and the Conn is with whoever
 // answers. A live session with p is reused. The remote must prove that it
 // holds p's key, or Dial fails with an error wrapping
 // transport.ErrWrongPeer (and security.ErrWrongPeer).
@@ -157,6 +170,9 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("udp: dial: %w", err)
 		}
+	}
+	if IsCircuitAddr(raddr) {
+		return t.dialCircuit(ctx, raddr, p) // relayed.go
 	}
 	ap, err := dialAddr(raddr)
 	if err != nil {
@@ -193,7 +209,7 @@ func (t *Transport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (tr
 // cannot dial early, DialEarly is Dial.
 func (t *Transport) DialEarly(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.Conn, error) {
 	ed, ok := t.sec.(security.EarlyDialer)
-	if !ok || p == "" {
+	if !ok || p == "" || IsCircuitAddr(raddr) { // no 0-RTT over a relay
 		return t.Dial(ctx, raddr, p)
 	}
 	if t.isClosed() {
