@@ -64,7 +64,9 @@ func (w *natWorld) behind(t *testing.T, name string, cfg netsim.NATConfig, opts 
 	t.Helper()
 	w.next++
 	box := w.n.NewNAT(netip.AddrFrom4([4]byte{198, 51, 100, w.next}), cfg, w.wan)
-	c, err := box.NewHost(netip.MustParseAddr("10.0.0.2"), netsim.Link{Latency: time.Millisecond}).ListenUDP(5000)
+	// Each LAN has its own private prefix, so that a peer's private
+	// address leads nowhere from another LAN (as on the internet).
+	c, err := box.NewHost(netip.AddrFrom4([4]byte{10, w.next, 0, 2}), netsim.Link{Latency: time.Millisecond}).ListenUDP(5000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +83,8 @@ func relayedAddr(t *testing.T, ctx context.Context, h *host.Host) ma.Multiaddr {
 	t.Helper()
 	for {
 		for _, a := range h.Addrs() {
-			for _, c := range a {
-				if c.Code() == ma.P_CIRCUIT {
-					return a
-				}
+			if isCircuit(a) {
+				return a
 			}
 		}
 		select {
@@ -229,6 +229,63 @@ func TestRelayedConnMovesToDirectWhileStreamRuns(t *testing.T) {
 	if err != nil || ap.Addr() != netip.MustParseAddr("198.51.100.2") {
 		t.Fatalf("A sends to %v (%v), want B's NAT 198.51.100.2", ap, err)
 	}
+	// The relay's own address never became one of B's.
+	for _, m := range a.Peerstore().Addrs(b.ID()) {
+		if ap, rest, err := transport.ToAddrPort(m); err == nil && ap.Addr() == netip.MustParseAddr("192.0.2.1") && len(rest) == 1 {
+			t.Fatalf("A's peerstore holds the relay's address %s for B", m)
+		}
+	}
+}
+
+// A is given all of B's addresses (what identify or a peer record would
+// give: B's private address, unreachable from A's LAN, and its relayed
+// one). The host dials the direct ones first and the relayed one after the
+// stagger; the Noise handshake already in flight to the private address
+// moves to the circuit, so the Conn comes up through the relay at once
+// instead of after the handshake timeout, and is then upgraded.
+func TestDialFallsBackFromUnreachableDirectAddressToRelay(t *testing.T) {
+	w := newNATWorld(t, 13)
+	a := w.behind(t, "a", portRestricted)
+	b := w.behind(t, "b", portRestricted)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	relayedAddr(t, ctx, b)
+	sub := a.Subscribe(16)
+	defer sub.Close()
+	ai := b.AddrInfo()
+	var direct int
+	for _, m := range ai.Addrs {
+		if !isCircuit(m) {
+			direct++
+		}
+	}
+	if direct == 0 || direct == len(ai.Addrs) {
+		t.Fatalf("B's addresses %v: want direct and relayed ones", ai.Addrs)
+	}
+	start := time.Now()
+	if err := a.Connect(ctx, ai); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	c := a.Conn(b.ID())
+	t.Logf("connected in %v over %s (B's addresses: %v)", took, c.Stats().Path, ai.Addrs)
+	// The Noise handshake times out after 10 s; the relay must not wait
+	// for that.
+	if took > 5*time.Second {
+		t.Fatalf("connecting took %v: the relayed address waited for the direct dial to time out", took)
+	}
+	if ev := waitPathEvent(t, ctx, sub); ev.Path != transport.PathDirect || ev.Conn != c {
+		t.Fatalf("path event %+v, want this Conn on a direct path", ev)
+	}
+}
+
+func isCircuit(m ma.Multiaddr) bool {
+	for _, c := range m {
+		if c.Code() == ma.P_CIRCUIT {
+			return true
+		}
+	}
+	return false
 }
 
 // One host behind a symmetric NAT (random ports), the other behind a
