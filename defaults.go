@@ -1,13 +1,16 @@
 package ipv8
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ipv8/go-ipv8/peer"
+	"github.com/ipv8/go-ipv8/transport"
 )
 
 // defaults is the one table of defaults: each applies only when the caller
@@ -52,6 +55,38 @@ var defaults = []struct {
 	{"dial stagger: 250 ms between a peer's addresses",
 		func(c *Config) bool { return c.DialStagger == 0 },
 		func(c *Config) error { c.DialStagger = 250 * time.Millisecond; return nil }},
+	{"birthday punch sockets: kernel UDP sockets; none beside WithPacketConn (the punch then fails to the relay)",
+		func(c *Config) bool { return c.PunchSockets == nil },
+		func(c *Config) error {
+			if c.PacketConn != nil {
+				c.PunchSockets = func(int) ([]transport.PacketConn, error) {
+					return nil, errors.New("ipv8: no extra sockets beside WithPacketConn (see PunchSockets)")
+				}
+			} else {
+				c.PunchSockets = kernelSockets
+			}
+			return nil
+		}},
+	// NAT traversal's other defaults are the zero values: no relays, no
+	// relay service (nat/relay's Limits when it is on), hole punching on,
+	// STUN for punching from the relays in use, and keepalives at
+	// nat.DefaultKeepalive (15 s) while the mapping lifetime is unknown.
+}
+
+// kernelSockets opens n UDP sockets on ephemeral ports.
+func kernelSockets(n int) ([]transport.PacketConn, error) {
+	out := make([]transport.PacketConn, 0, n)
+	for range n {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			for _, c := range out {
+				c.Close()
+			}
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func applyDefaults(c *Config) error {

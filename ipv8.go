@@ -3,6 +3,7 @@
 //
 //	h, err := ipv8.New()                         // every default
 //	h, err := ipv8.New(ipv8.DataDir("~/.myapp"), ipv8.ListenAddrs("/ip4/0.0.0.0/udp/4242"))
+//	h, err := ipv8.New(ipv8.Relays("/ip4/203.0.113.7/udp/4000/ipv8/p2p/12D3KooW…")) // reachable behind a NAT
 //
 // New applies the caller's options, then the defaults table (defaults.go)
 // for whatever the caller left unset, opens the host's one UDP port, builds

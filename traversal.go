@@ -109,17 +109,9 @@ func newTraversal(cfg *Config, port transport.Port, se *stun.Endpoint) (*travers
 		return nil, err
 	}
 	if !cfg.DisablePunching {
-		aux := cfg.PunchSockets
-		if aux == nil && cfg.PacketConn != nil {
-			// No kernel sockets beside a given packet conn (netsim): a
-			// birthday punch's hard side opens none and fails to the relay.
-			aux = func(int) ([]transport.PacketConn, error) {
-				return nil, errors.New("ipv8: no extra sockets on WithPacketConn (see PunchSockets)")
-			}
-		}
 		t.punch, err = punch.New(port, punch.Config{
 			Self:      t.describe,
-			ListenAux: aux,
+			ListenAux: cfg.PunchSockets, // defaults.go
 			Keepalive: keepalive,
 			Logger:    cfg.Logger,
 		})
