@@ -404,13 +404,27 @@ func (t *traversal) Upgrade(ctx context.Context, c transport.Conn) {
 		}
 		return
 	}
-	t.runUpgrade(ctx, c, ps, circ)
+	t.runUpgrade(ctx, c, s, ps, circ)
+}
+
+// announce makes the peer's session follow ours to the path it just moved
+// to, even when the Conn has nothing to send: Noise moves a session on the
+// first authenticated packet over a new path, and an empty payload is a
+// keepalive (authenticated, not delivered). Without it an idle peer would
+// keep sending over the old path, and once our session's pin ran out
+// (noise.PathPinTime) its packets would pull our session back there. Sent
+// three times over the first half second, in case one is lost.
+func announce(s security.Session) {
+	s.Send(nil)
+	for _, d := range []time.Duration{100 * time.Millisecond, 500 * time.Millisecond} {
+		time.AfterFunc(d, func() { s.Send(nil) })
+	}
 }
 
 // runUpgrade punches over circ and keeps the session on the better path;
 // when the direct path dies and the Selector moves the session back to the
 // relay, it punches again.
-func (t *traversal) runUpgrade(ctx context.Context, c transport.Conn, ps security.PathSetter, circ *relay.Circuit) {
+func (t *traversal) runUpgrade(ctx context.Context, c transport.Conn, s security.Session, ps security.PathSetter, circ *relay.Circuit) {
 	log := t.log.With("peer", c.RemotePeer().ShortString())
 	var sel *pathsel.Selector
 	var direct *punch.Path
@@ -449,6 +463,7 @@ func (t *traversal) runUpgrade(ctx context.Context, c transport.Conn, ps securit
 				SetPath:  func(p pathsel.Path) error { return ps.SetPath(p) },
 				Relay:    pathsel.Candidate{Path: circ, Ping: func(ctx context.Context) (time.Duration, error) { return t.punch.PingChannel(ctx, circ) }, RTT: res.ChannelRTT},
 				Interval: selectorEvery,
+				OnSwitch: func(transport.PathKind, pathsel.Sample, pathsel.Sample) { announce(s) },
 				Logger:   t.cfg.Logger,
 			})
 			if err != nil {

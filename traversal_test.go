@@ -341,6 +341,38 @@ func TestRelayedConnStaysRelayedWhenPunchingFails(t *testing.T) {
 	}
 }
 
+// A Conn with nothing to send still moves on both sides: the punching
+// side's session announces the new path (an empty keepalive), so the
+// peer's session follows at once instead of at its next packet.
+func TestIdleRelayedConnMovesOnBothSides(t *testing.T) {
+	w := newNATWorld(t, 14)
+	a := w.behind(t, "a", portRestricted)
+	b := w.behind(t, "b", portRestricted)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bAddr := relayedAddr(t, ctx, b)
+	subA, subB := a.Subscribe(16), b.Subscribe(16)
+	defer subA.Close()
+	defer subB.Close()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: []ma.Multiaddr{bAddr}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitPathEvent(t, ctx, subA); ev.Path != transport.PathDirect {
+		t.Fatalf("A moved to %s", ev.Path)
+	}
+	// Without the announcement B would follow only at the next packet of
+	// the idle Conn (about 15 s later here).
+	followCtx, cancelFollow := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelFollow()
+	if ev := waitPathEvent(t, followCtx, subB); ev.Path != transport.PathDirect {
+		t.Fatalf("B moved to %s", ev.Path)
+	}
+	ap, _, err := transport.ToAddrPort(b.Conn(a.ID()).RemoteMultiaddr())
+	if err != nil || ap.Addr() != netip.MustParseAddr("198.51.100.1") {
+		t.Fatalf("B sends to %v, want A's NAT", ap)
+	}
+}
+
 func waitPathEvent(t *testing.T, ctx context.Context, sub *host.Subscription) host.EvtPeerPathChanged {
 	t.Helper()
 	for {

@@ -146,9 +146,17 @@ func hostRelayedConnInLab(t *testing.T, kindA, kindB natlab.Kind, wantDirect boo
 	sent := make(chan error, 1)
 	var sentBytes atomic.Int64
 	go func() {
+		// Paced at 24 MiB/s: the lab's links have no delay and no rate
+		// limit, and an unpaced stream would be over (on the relay)
+		// before the punch, which asks STUN first, is done.
+		const rate = 24 << 20
+		start := time.Now()
 		src := rand.NewChaCha8([32]byte{5})
 		buf := make([]byte, 256<<10)
 		for left := size; left > 0; {
+			if ahead := time.Duration(float64(size-left)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead)
+			}
 			k := int(min(int64(len(buf)), left))
 			src.Read(buf[:k])
 			want.Write(buf[:k])
@@ -169,10 +177,11 @@ func hostRelayedConnInLab(t *testing.T, kindA, kindB natlab.Kind, wantDirect boo
 				t.Fatalf("moved to %s", ev.Path)
 			}
 			if sub == subA {
-				movedAt = sentBytes.Load()
 				if ev.Conn != conn {
 					t.Fatal("the move is reported for another Conn")
 				}
+			} else {
+				movedAt = sentBytes.Load() // both sides have moved
 			}
 		}
 	}
@@ -185,12 +194,19 @@ func hostRelayedConnInLab(t *testing.T, kindA, kindB natlab.Kind, wantDirect boo
 		t.Fatal("B did not receive the whole stream")
 	}
 	s.Close()
-	t.Logf("%d MiB; moved to direct with %.2f MiB sent (%v); A sends to %s", size>>20, float64(movedAt)/(1<<20), wantDirect, conn.RemoteMultiaddr())
+	if wantDirect {
+		t.Logf("%d MiB; both sides on the direct path with %.2f MiB sent; A sends to %s", size>>20, float64(movedAt)/(1<<20), conn.RemoteMultiaddr())
+	} else {
+		t.Logf("%d MiB over the relay; A sends to %s", size>>20, conn.RemoteMultiaddr())
+	}
 	if n != size || [32]byte(want.Sum(nil)) != got {
 		t.Fatalf("B received %d of %d bytes; byte-exact: %v", n, size, [32]byte(want.Sum(nil)) == got)
 	}
 	if a.Conn(b.ID()) != conn {
 		t.Fatal("A's Conn to B was replaced")
+	}
+	if wantDirect && movedAt >= size {
+		t.Fatalf("B's Conn moved only after the whole stream was sent")
 	}
 	if !wantDirect {
 		select {
