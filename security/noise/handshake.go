@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -98,6 +99,11 @@ type handshake struct {
 	pre          *session    // DialEarly's session, which the keys go into (early.go)
 	ticket       *ticket     // PatternResume: the ticket it spends (resume.go)
 
+	// helloTS is the timestamp of the newest hello this handshake sent or
+	// is about to send (0: none yet), or tsLost once it lost a simultaneous
+	// open: see claimHello and loseLocked.
+	helloTS atomic.Uint64
+
 	mu        sync.Mutex
 	pattern   Pattern
 	hs        *noise.HandshakeState
@@ -126,6 +132,50 @@ type handshake struct {
 	// A resumption's state after message 1 and its ephemeral key.
 	rst  symState
 	reph *dhKeypair
+}
+
+// tsLost is helloTS of a dial that lost a simultaneous open.
+const tsLost = math.MaxUint64
+
+// claimHello records ts as the timestamp of a hello about to be sent, or
+// reports false if the dial lost a simultaneous open (it then sends no
+// more hellos). Together with loseLocked it keeps the rule the winner
+// relies on: every hello a losing dial sent is older than the answer the
+// loser gave the winner's handshake.
+func (h *handshake) claimHello(ts uint64) bool {
+	for {
+		old := h.helloTS.Load()
+		if old == tsLost {
+			return false
+		}
+		if h.helloTS.CompareAndSwap(old, ts) {
+			return true
+		}
+	}
+}
+
+// loseLocked abandons a dial for the peer's handshake, which we answered
+// with a hello of timestamp answerTS (under Transport.mu). It refuses if
+// the dial has sent, or is about to send, a hello at least as new: the
+// peer, once it has our answer, drops only initiations older than it
+// ("One session per peer", rule 2), and would take this one for a new
+// session. The answer must then be made again, with a newer timestamp.
+func (h *handshake) loseLocked(answerTS uint64) bool {
+	for {
+		old := h.helloTS.Load()
+		if old != tsLost && old >= answerTS {
+			return false
+		}
+		if h.helloTS.CompareAndSwap(old, tsLost) {
+			h.abandoned.Store(true)
+			return true
+		}
+	}
+}
+
+// isAbandoned reports whether the handshake gave way to the peer's.
+func (h *handshake) isAbandoned() bool {
+	return h.abandoned.Load() || h.helloTS.Load() == tsLost
 }
 
 // newInitiator reserves an index for a handshake; start builds and sends
@@ -159,6 +209,9 @@ func (h *handshake) start() error {
 		return nil
 	}
 	if err := h.buildInitiationLocked(); err != nil {
+		if errors.Is(err, errAbandoned) {
+			return nil // the peer's handshake won before ours went out
+		}
 		return err
 	}
 	h.t.stats.handshakesInitiated.Add(1)
@@ -189,6 +242,10 @@ func (h *handshake) buildInitiationLocked() error {
 	var payload []byte
 	if h.pattern == PatternIK {
 		hello := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub}
+		if !h.claimHello(hello.Timestamp) {
+			su.wipe()
+			return errAbandoned
+		}
 		if h.rekey != nil {
 			hello.Rekey = true
 		} else {
@@ -270,6 +327,9 @@ func (h *handshake) buildResumeLocked() error {
 		h.reph = e
 	}
 	hello := Hello{Timestamp: t.timestamp(), Early: h.early}
+	if !h.claimHello(hello.Timestamp) {
+		return errAbandoned
+	}
 	st, msg, c := resumeWrite1(&h.ticket.psk, h.reph, hello.Append(nil))
 	h.rst = st
 	if h.earlyAEAD != nil {
@@ -331,7 +391,7 @@ func (h *handshake) scheduleLocked() {
 // onTimer retransmits message 1 with backoff, or gives up at the deadline.
 func (h *handshake) onTimer() {
 	h.mu.Lock()
-	if h.finished {
+	if h.finished || h.isAbandoned() {
 		h.mu.Unlock()
 		return
 	}
@@ -437,7 +497,7 @@ func (h *handshake) takeOver(s *session) {
 func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 	t := h.t
 	h.mu.Lock()
-	if h.finished || h.abandoned.Load() || m.Step != 2 {
+	if h.finished || h.isAbandoned() || m.Step != 2 {
 		h.mu.Unlock()
 		return
 	}
@@ -560,6 +620,12 @@ func (h *handshake) continueXXLocked(m *Response, hello *Hello) {
 		}
 	}
 	mine := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub, Signature: t.sig, Early: h.early}
+	if !h.claimHello(mine.Timestamp) {
+		// Lost a simultaneous open meanwhile: the peer's session carries
+		// on (takeOver ends this dial with it).
+		h.mu.Unlock()
+		return
+	}
 	msg, cs1, cs2, err := h.hs.WriteMessage(nil, mine.Append(nil))
 	if err != nil {
 		h.mu.Unlock()
@@ -664,7 +730,7 @@ func (h *handshake) onCookie(m *CookieReply) {
 func (h *handshake) onRefusal(m *Refusal) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.finished || h.rekey != nil || !bytes.Equal(m.MAC1[:], h.mac1[:]) {
+	if h.finished || h.rekey != nil || h.isAbandoned() || !bytes.Equal(m.MAC1[:], h.mac1[:]) {
 		return
 	}
 	if h.pattern == PatternResume {

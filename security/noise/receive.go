@@ -102,7 +102,7 @@ func (t *Transport) onInitiation(pkt []byte, from netip.AddrPort, via Path) {
 		return
 	}
 	if in.Pattern == PatternIK {
-		t.respondIK(&in, pkt, static, eph, from, via, now)
+		t.respondIK(&in, pkt, static, eph, from, via, now, false)
 	} else {
 		t.respondXX(&in, pkt, eph, from, via, now)
 	}
@@ -158,6 +158,9 @@ type verdict struct {
 	merge    *session   // a live session it joins (crossing handshakes)
 	replace  *session   // a session the peer abandoned (restart, or closed it)
 	takeover *handshake // our own dial to the peer that lost the simultaneous open
+	// retry: our dial to the peer lost the simultaneous open but sent a
+	// hello newer than our answer; answer again, with a newer timestamp.
+	retry bool
 }
 
 // crossWindow is how young a session must be for a new-session handshake
@@ -167,8 +170,8 @@ func (t *Transport) crossWindow() time.Duration { return 2 * t.cfg.HandshakeTime
 
 // judgeLocked decides what an authenticated new-session handshake with
 // timestamp ts from id becomes (docs/protocol/noise.md, "One session per
-// peer").
-func (t *Transport) judgeLocked(id peer.ID, ts uint64, now time.Time) verdict {
+// peer"). answerTS is the timestamp of the hello we answered it with.
+func (t *Transport) judgeLocked(id peer.ID, ts, answerTS uint64, now time.Time) verdict {
 	var v verdict
 	if s := t.sessions[id]; s != nil && !s.isClosed() {
 		s.mu.Lock()
@@ -197,8 +200,14 @@ func (t *Transport) judgeLocked(id peer.ID, ts uint64, now time.Time) verdict {
 			v.replace = nil
 			return v
 		}
+		if !d.loseLocked(answerTS) {
+			// Our dial's initiation is newer than our answer (it started
+			// while we made the answer): the peer would take it for a new
+			// session once it has the answer.
+			v.drop, v.retry, v.replace = true, true, nil
+			return v
+		}
 		delete(t.dials, id)
-		d.abandoned.Store(true)
 		v.takeover = d
 	}
 	if v.takeover == nil && len(t.acceptQ) >= cap(t.acceptQ) {
@@ -209,8 +218,9 @@ func (t *Transport) judgeLocked(id peer.ID, ts uint64, now time.Time) verdict {
 }
 
 // respondIK answers message 1 of IK: it authenticates the initiator, makes
-// the keys, and answers with message 2.
-func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, eph [32]byte, from netip.AddrPort, via Path, now time.Time) {
+// the keys, and answers with message 2 — made twice at most (retried):
+// see verdict.retry.
+func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, eph [32]byte, from netip.AddrPort, via Path, now time.Time, retried bool) {
 	hs, su, err := t.newNoise(PatternIK, false, static, nil, nil)
 	if err != nil {
 		return
@@ -307,6 +317,9 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 		}
 	}
 
+	if t.testHookVerdict != nil {
+		t.testHookVerdict()
+	}
 	var v verdict
 	var s *session
 	var abandon *handshake
@@ -333,13 +346,18 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 			s.mu.Unlock()
 		}
 	} else if !reject {
-		v = t.judgeLocked(id, hello.Timestamp, now)
+		v = t.judgeLocked(id, hello.Timestamp, mine.Timestamp, now)
 		reject = v.drop
 	}
 	if reject {
 		t.mu.Unlock()
+		t.early.remove(kp)
 		t.dropKeypair(kp)
 		t.indexes.removeIf(idx, ib)
+		if v.retry && !retried {
+			t.respondIK(in, pkt, static, eph, from, via, t.now(), true)
+			return
+		}
 		t.stats.droppedStale.Add(1)
 		return
 	}
@@ -553,7 +571,11 @@ func (t *Transport) onMessage3(ib *inbound, m *Response, from netip.AddrPort, vi
 	var v verdict
 	reject := t.closed
 	if !reject {
-		v = t.judgeLocked(id, hello.Timestamp, now)
+		// Our message 2 went out long ago, so its hello may be older than
+		// a dial of ours to the peer that started since: the peer opened
+		// with XX and merges that dial's initiation into this session
+		// (rule 3), so this answer stands whatever the dial sent.
+		v = t.judgeLocked(id, hello.Timestamp, tsLost, now)
 		reject = v.drop
 	}
 	if reject {

@@ -273,10 +273,17 @@ func (t *Transport) onResume(pkt []byte, from netip.AddrPort, via Path) {
 		t.stats.droppedLoad.Add(1)
 		return
 	}
+	t.answerResume(&in, &asInit, pkt, static, eph, from, via, now, false)
+}
+
+// answerResume answers a resumption that passed the checks before any
+// state: the ticket, Noise, the timestamps, then the verdict. It answers
+// at most twice (retried): see verdict.retry.
+func (t *Transport) answerResume(in *ResumeInitiation, asInit *Initiation, pkt []byte, static *localStatic, eph [32]byte, from netip.AddrPort, via Path, now time.Time, retried bool) {
 	tk := t.tickets.lookup(in.TicketID, now)
 	if tk == nil || tk.static != static {
 		t.stats.droppedStale.Add(1)
-		t.refuse(&asInit, pkt, from, via, now)
+		t.refuse(asInit, pkt, from, via, now)
 		return
 	}
 	defer tk.wipe()
@@ -342,6 +349,9 @@ func (t *Transport) onResume(pkt []byte, from netip.AddrPort, via Path) {
 		}
 	}
 
+	if t.testHookVerdict != nil {
+		t.testHookVerdict()
+	}
 	var v verdict
 	var s *session
 	t.mu.Lock()
@@ -350,13 +360,18 @@ func (t *Transport) onResume(pkt []byte, from netip.AddrPort, via Path) {
 		reject = true
 	}
 	if !reject {
-		v = t.judgeLocked(id, hello.Timestamp, now)
+		v = t.judgeLocked(id, hello.Timestamp, mine.Timestamp, now)
 		reject = v.drop
 	}
 	if reject {
 		t.mu.Unlock()
+		t.early.remove(kp)
 		t.dropKeypair(kp)
 		t.indexes.removeIf(idx, ib)
+		if v.retry && !retried {
+			t.answerResume(in, asInit, pkt, static, eph, from, via, t.now(), true)
+			return
+		}
 		t.stats.droppedStale.Add(1)
 		return
 	}

@@ -65,6 +65,11 @@ type Transport struct {
 	lastInit *lru.Cache[peer.ID, uint64] // newest initiation timestamp accepted per peer
 	acceptQ  chan *session
 	done     chan struct{}
+
+	// testHookVerdict, when a test sets it (before traffic), runs on the
+	// read goroutine after an IK or resumption answer is made and before
+	// its verdict: the moment a dial of our own may start in production.
+	testHookVerdict func()
 }
 
 var _ security.SecureTransport = (*Transport)(nil)
