@@ -60,7 +60,7 @@ type traversal struct {
 	closed    bool
 	changed   func()
 	reserved  map[netip.AddrPort]bool // relays holding a reservation of ours
-	used      map[netip.AddrPort]bool // relays of our circuits (STUN servers for punching)
+	used      []netip.AddrPort        // relays of our latest circuits, newest last (STUN servers for punching)
 	responded map[peer.ID]*punch.Path // paths punched at a peer's request, by peer
 }
 
@@ -86,7 +86,6 @@ func newTraversal(cfg *Config, port transport.Port, se *stun.Endpoint) (*travers
 		cfg: cfg, port: port, stun: se,
 		log:       cfg.Logger.With("component", "traversal"),
 		reserved:  map[netip.AddrPort]bool{},
-		used:      map[netip.AddrPort]bool{},
 		responded: map[peer.ID]*punch.Path{},
 	}
 	self := cfg.Key.ID()
@@ -258,10 +257,18 @@ func (t *traversal) DialCircuit(ctx context.Context, addr netip.AddrPort, relayI
 	return c, nil
 }
 
+// maxUsedRelays bounds the relays of circuits (chosen by peers' addresses)
+// that a punch asks for STUN, each in turn.
+const maxUsedRelays = 4
+
 func (t *traversal) noteRelay(addr netip.AddrPort) {
 	t.mu.Lock()
-	t.used[addr] = true
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	t.used = slices.DeleteFunc(t.used, func(a netip.AddrPort) bool { return a == addr })
+	t.used = append(t.used, addr)
+	if len(t.used) > maxUsedRelays {
+		t.used = slices.Delete(t.used, 0, len(t.used)-maxUsedRelays)
+	}
 }
 
 // acceptCircuits routes the circuits peers open to us; the Noise
@@ -355,9 +362,7 @@ func (t *traversal) describe(ctx context.Context) (punch.Info, error) {
 			servers = append(servers, r.addr)
 		}
 	}
-	for a := range t.used {
-		servers = append(servers, a)
-	}
+	servers = append(servers, t.used...)
 	t.mu.Unlock()
 	slices.SortFunc(servers, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	servers = slices.Compact(servers)
