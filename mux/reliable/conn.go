@@ -121,6 +121,9 @@ type conn struct {
 	dgramIn   deque[[]byte]
 	dgramWake chan struct{}
 
+	// Push delivery to the owner's callbacks (SetCallbacks).
+	cb callbacks
+
 	// Path.
 	remoteAddr netip.AddrPort
 	stats      connStats
@@ -309,10 +312,16 @@ func (c *conn) OpenStream(ctx context.Context, p protocol.ID) (transport.Stream,
 	return s, nil
 }
 
-// AcceptStream waits for the next stream the remote opened.
+// AcceptStream waits for the next stream the remote opened. After
+// SetCallbacks it fails with ErrCallbacksInstalled.
 func (c *conn) AcceptStream(ctx context.Context) (transport.Stream, error) {
 	c.mu.Lock()
 	for {
+		if c.cb.set {
+			signal(c.acceptWake) // the next waiter, if any, fails too
+			c.mu.Unlock()
+			return nil, ErrCallbacksInstalled
+		}
 		if c.acceptQ.len() > 0 {
 			s := c.acceptQ.popFront()
 			if c.acceptQ.len() > 0 {
@@ -384,10 +393,16 @@ func (c *conn) SendDatagram(b []byte) error {
 	return nil
 }
 
-// ReceiveDatagram waits for the next datagram.
+// ReceiveDatagram waits for the next datagram. After SetCallbacks it fails
+// with ErrCallbacksInstalled.
 func (c *conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
 	for {
+		if c.cb.set {
+			signal(c.dgramWake) // the next waiter, if any, fails too
+			c.mu.Unlock()
+			return nil, ErrCallbacksInstalled
+		}
 		if c.dgramIn.len() > 0 {
 			d := c.dgramIn.popFront()
 			if c.dgramIn.len() > 0 {

@@ -129,6 +129,7 @@ func (m *Muxer) Close() error {
 		c.finishLocked()
 		c.mu.Unlock()
 		c.sess.Close()
+		c.deliver() // onClose
 	}
 	return nil
 }
@@ -266,6 +267,7 @@ func (m *Muxer) service(c *conn, bufs [][]byte) {
 			heap.Remove(&m.timers, c.heapIdx-1)
 		}
 		m.mu.Unlock()
+		c.deliver() // onClose
 		return
 	}
 	if more {

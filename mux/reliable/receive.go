@@ -52,9 +52,13 @@ func (c *conn) receive(b []byte) {
 	c.checkPath(now)
 	wake := c.wantsService(now)
 	c.updateTimerLocked(now)
+	push := c.needDeliverLocked()
 	c.mu.Unlock()
 	if wake {
 		c.m.schedule(c)
+	}
+	if push {
+		c.deliver()
 	}
 }
 
