@@ -89,3 +89,11 @@ type EarlySession interface {
 	// early only what is safe to receive twice.
 	SendEarly(b []byte) (sent bool, err error)
 }
+
+// SessionErr is implemented by sessions that can tell why they ended; the
+// layer above reports it (for an early session whose handshake failed, the
+// error wraps ErrWrongPeer when the remote was not the peer dialled).
+type SessionErr interface {
+	// Err is nil while the session runs and after an orderly close.
+	Err() error
+}

@@ -27,6 +27,7 @@ type session struct {
 	xxInitiated  bool // we opened it with XX (see judgeLocked)
 	done         chan struct{}
 	closedFlag   atomic.Bool
+	closeErr     error       // why it ended (nil: closed by its user or the peer); under mu
 	confirmedFlg atomic.Bool // the peer proved it has our keys (fast-path check)
 
 	cur  atomic.Pointer[keypair]   // keys that seal what we send
@@ -98,6 +99,16 @@ func (s *session) MaxPayload() int {
 	return s.t.cfg.MaxPacketSize - DataOverhead - s.path.Load().p.Overhead()
 }
 
+// Err tells why the session ended: the handshake's error for an early
+// session whose handshake failed (wrapping security.ErrWrongPeer when the
+// remote was not the peer dialled), nil while it runs or when it was
+// closed by its user or by the peer.
+func (s *session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeErr
+}
+
 // Path returns where the session's packets go now.
 func (s *session) Path() Path { return s.path.Load().p }
 
@@ -149,7 +160,7 @@ func (s *session) Close() error {
 	return nil
 }
 
-func (s *session) close(notify bool, _ error) {
+func (s *session) close(notify bool, cause error) {
 	t := s.t
 	s.mu.Lock()
 	if s.closed {
@@ -157,6 +168,7 @@ func (s *session) close(notify bool, _ error) {
 		return
 	}
 	s.closed = true
+	s.closeErr = cause
 	s.closedFlag.Store(true)
 	kps := []*keypair{s.cur.Load(), s.prev, s.next}
 	ps := s.path.Load()

@@ -203,6 +203,28 @@ func (e *earlySession) SendBatch(pkts [][]byte) (int, error) {
 	return i, nil
 }
 
+// Err tells why the session ended, in transport terms: a handshake that met
+// another peer than the one dialled wraps transport.ErrWrongPeer.
+func (e *earlySession) Err() error {
+	se, ok := e.EarlySession.(security.SessionErr)
+	if !ok {
+		return nil
+	}
+	err := se.Err()
+	if err == nil {
+		return nil
+	}
+	return handshakeCause(err)
+}
+
+// handshakeCause words a failed handshake's error for the Conn.
+func handshakeCause(err error) error {
+	if errors.Is(err, security.ErrWrongPeer) {
+		return fmt.Errorf("%w: %w", transport.ErrWrongPeer, err)
+	}
+	return fmt.Errorf("handshake failed: %w", err)
+}
+
 func (e *earlySession) PathKind() transport.PathKind {
 	if pk, ok := e.EarlySession.(mux.PathKinder); ok {
 		return pk.PathKind()
@@ -260,10 +282,7 @@ func (d *earlyDial) finish() {
 	d.t.log.Debug("early dial failed", "peer", c.RemotePeer(), "err", err)
 	// CloseWithError waits for the mux's loop: not on the caller's goroutine.
 	go func() {
-		cause := fmt.Errorf("handshake failed: %w", err)
-		if errors.Is(err, security.ErrWrongPeer) {
-			cause = fmt.Errorf("%w: %w", transport.ErrWrongPeer, err)
-		}
+		cause := handshakeCause(err)
 		if a, ok := c.(interface {
 			Abort(transport.ErrorCode, error) error
 		}); ok {
