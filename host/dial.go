@@ -276,14 +276,9 @@ func (h *Host) NewStream(ctx context.Context, p peer.ID, protos ...protocol.ID) 
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		e := h.liveConn(p)
-		if e == nil {
-			if _, err := h.connect(ctx, peer.AddrInfo{ID: p}); err != nil {
-				return nil, err
-			}
-			if e = h.liveConn(p); e == nil {
-				return nil, fmt.Errorf("host: new stream to %s: %w", p, errConnGone)
-			}
+		e, err := h.connEntryFor(ctx, p)
+		if err != nil {
+			return nil, err
 		}
 		s, err := e.conn.OpenStream(ctx, proto)
 		if err == nil {
@@ -295,4 +290,22 @@ func (h *Host) NewStream(ctx context.Context, p peer.ID, protos ...protocol.ID) 
 		// The Conn ended under us: connEnded forgets it; dial again once.
 		h.connEnded(e)
 	}
+}
+
+// connEntryFor returns the entry of the live Conn to p, connecting first
+// when there is none. A Conn that ended as soon as it was made (an early
+// dial whose handshake failed) comes back unregistered, so that using it
+// reports why it ended.
+func (h *Host) connEntryFor(ctx context.Context, p peer.ID) (*connEntry, error) {
+	if e := h.liveConn(p); e != nil {
+		return e, nil
+	}
+	c, err := h.connect(ctx, peer.AddrInfo{ID: p})
+	if err != nil {
+		return nil, err
+	}
+	if e := h.liveConn(p); e != nil {
+		return e, nil
+	}
+	return &connEntry{conn: c}, nil
 }

@@ -60,14 +60,9 @@ func (h *Host) SendMessage(ctx context.Context, p peer.ID, proto protocol.ID, da
 	if err := proto.Validate(); err != nil {
 		return err
 	}
-	e := h.liveConn(p)
-	if e == nil {
-		if _, err := h.connect(ctx, peer.AddrInfo{ID: p}); err != nil {
-			return err
-		}
-		if e = h.liveConn(p); e == nil {
-			return fmt.Errorf("host: message to %s: %w", p, errConnGone)
-		}
+	e, err := h.connEntryFor(ctx, p)
+	if err != nil {
+		return err
 	}
 	msg := AppendMessage(make([]byte, 0, len(proto)+len(data)+2), proto, data)
 	if max := e.conn.MaxDatagramSize(); len(msg) > max {
