@@ -353,7 +353,6 @@ func (h *Host) liveConn(p peer.ID) *connEntry {
 	}
 }
 
-
 func ctxErr(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
