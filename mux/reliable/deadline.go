@@ -44,6 +44,19 @@ func (d *deadline) set(t time.Time) {
 	}
 }
 
+// release stops a pending timer: the stream was closed by its user and
+// nothing can block on it any more, and a timer left running would hold
+// its memory until it fired (an identify exchange sets 30 s deadlines and
+// ends in milliseconds).
+func (d *deadline) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait for it to have closed cancel, as set does
+	}
+	d.timer = nil
+}
+
 // wait returns a channel closed once the deadline has passed. Waiters
 // hold the channel, so a deadline set while they wait still wakes them.
 func (d *deadline) wait() <-chan struct{} {

@@ -297,7 +297,7 @@ func (m *Muxer) sendPackets(c *conn, pkts [][]byte) {
 	}
 	if err != nil && errors.Is(err, security.ErrSessionClosed) {
 		c.mu.Lock()
-		c.closeLocked(&transport.ConnError{Code: transport.CodeConnClosing, Reason: "session closed"}, nil)
+		c.closeLocked(c.sessionEndedErr(), nil)
 		c.mu.Unlock()
 	}
 	// Other errors (a full socket buffer) are losses like any other:

@@ -288,6 +288,9 @@ func (s *stream) Close() error {
 	if wake {
 		c.m.schedule(c)
 	}
+	// Nothing can block on the stream now: its deadlines' timers go.
+	s.readDL.release()
+	s.writeDL.release()
 	return nil
 }
 
@@ -316,6 +319,8 @@ func (s *stream) Reset(code transport.ErrorCode) error {
 	c.maybeRemove(s)
 	c.mu.Unlock()
 	c.m.schedule(c)
+	s.readDL.release()
+	s.writeDL.release()
 	return nil
 }
 
@@ -373,6 +378,9 @@ func (c *conn) maybeRemove(s *stream) {
 	}
 	s.removed = true
 	delete(c.streams, s.id)
+	if len(c.streams) == 0 {
+		c.streams = nil // a map keeps its table when emptied: an idle Conn holds none
+	}
 	if !s.local {
 		c.remoteDone++
 		// Raise the limit in steps of an eighth, not for every stream.

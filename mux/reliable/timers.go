@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/ipv8/go-ipv8/security"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -40,7 +41,7 @@ func (c *conn) nextDeadline(now time.Duration) time.Duration {
 func (c *conn) onTimers(now time.Duration) {
 	select {
 	case <-c.sess.Done():
-		c.closeLocked(&transport.ConnError{Code: transport.CodeConnClosing, Reason: "session closed"}, nil)
+		c.closeLocked(c.sessionEndedErr(), nil)
 		return
 	default:
 	}
@@ -73,4 +74,18 @@ func (c *conn) updateTimerLocked(now time.Duration) {
 // now (after a packet arrived).
 func (c *conn) wantsService(now time.Duration) bool {
 	return c.closed || c.ack.due(now) || (c.hasPending() && c.bytesInFlight < c.cc.window() && !c.pacingBlocked)
+}
+
+// sessionEndedErr is the Conn's error when its secure session ended under
+// it: the session's own cause when it tells one (a failed early handshake
+// wraps transport.ErrWrongPeer), so callers can branch on it.
+func (c *conn) sessionEndedErr() *transport.ConnError {
+	e := &transport.ConnError{Code: transport.CodeConnClosing, Reason: "session closed"}
+	if se, ok := c.sess.(security.SessionErr); ok {
+		if err := se.Err(); err != nil {
+			e.Err = err
+			e.Reason = "session closed: " + err.Error()
+		}
+	}
+	return e
 }

@@ -1,0 +1,88 @@
+package reliable
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/ipv8/go-ipv8/transport"
+)
+
+// TestFinishedExchangeLeavesNoTimerOrStreamTable runs a request/response
+// with long deadlines on both sides, the way the Host's identify does
+// (30 s deadlines, done in milliseconds): once both ends closed the stream,
+// no deadline timer is left running (it would hold its memory until it
+// fired) and neither Conn keeps a stream table.
+func TestFinishedExchangeLeavesNoTimerOrStreamTable(t *testing.T) {
+	p := loopbackPair(t, Config{}, plainPayload)
+	ctx := ctxT(t, 20*time.Second)
+	served := make(chan *stream, 1)
+	p.server.(transport.CallbackConn).SetCallbacks(func(s transport.Stream) {
+		go func() {
+			s.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			s.Write([]byte("who I am"))
+			s.Close()
+			served <- s.(*stream)
+		}()
+	}, nil, nil)
+
+	ts, err := p.client.OpenStream(ctx, "/test/identify/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.CloseWrite()
+	ts.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(ts)
+	if err != nil || string(got) != "who I am" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	ts.Close()
+	cs, ss := ts.(*stream), <-served
+
+	for _, tc := range []struct {
+		name string
+		dl   *deadline
+	}{{"client read", &cs.readDL}, {"server write", &ss.writeDL}} {
+		tc.dl.mu.Lock()
+		running := tc.dl.timer != nil
+		tc.dl.mu.Unlock()
+		if running {
+			t.Errorf("%s deadline's timer still running after Close", tc.name)
+		}
+	}
+	for _, c := range []*conn{p.client.(*conn), p.server.(*conn)} {
+		waitFor(t, func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.streams == nil
+		}, "the finished stream to be forgotten and the stream table released")
+	}
+}
+
+func TestDeadlineWorksAfterRelease(t *testing.T) {
+	var d deadline
+	d.set(time.Now().Add(time.Hour))
+	d.release()
+	if d.timer != nil {
+		t.Fatal("release left the timer")
+	}
+	select {
+	case <-d.wait():
+		t.Fatal("released deadline fired")
+	default:
+	}
+	// A deadline set again still fires.
+	d.set(time.Now().Add(time.Millisecond))
+	select {
+	case <-d.wait():
+	case <-time.After(10 * time.Second):
+		t.Fatal("deadline set after release did not fire")
+	}
+	// Releasing a deadline whose timer already fired keeps it passed.
+	d.release()
+	select {
+	case <-d.wait():
+	default:
+		t.Fatal("a passed deadline no longer reads as passed after release")
+	}
+}
