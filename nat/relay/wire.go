@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/ipv8/go-ipv8/nat/internal/addrwire"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -85,36 +86,15 @@ func parseLimit(b []byte) Limit {
 	return Limit{Duration: binary.BigEndian.Uint32(b), Bytes: binary.BigEndian.Uint64(b[4:])}
 }
 
-// Addresses: family (4 or 6), port, then 4 or 16 bytes of address.
-func appendAddr(b []byte, a netip.AddrPort) []byte {
-	ip := a.Addr().Unmap()
-	if ip.Is4() {
-		b = append(b, 4)
-	} else {
-		b = append(b, 6)
-	}
-	b = binary.BigEndian.AppendUint16(b, a.Port())
-	return append(b, ip.AsSlice()...)
-}
+// Addresses are encoded as nat/internal/addrwire says (family, port, address).
+func appendAddr(b []byte, a netip.AddrPort) []byte { return addrwire.Append(b, a) }
 
 func parseAddr(b []byte) (netip.AddrPort, int, error) {
-	if len(b) < 3 {
-		return netip.AddrPort{}, 0, malformed("address truncated")
+	a, n, err := addrwire.Parse(b)
+	if err != nil {
+		return netip.AddrPort{}, 0, malformed("%v", err)
 	}
-	var n int
-	switch b[0] {
-	case 4:
-		n = 4
-	case 6:
-		n = 16
-	default:
-		return netip.AddrPort{}, 0, malformed("address family %d", b[0])
-	}
-	if len(b) < 3+n {
-		return netip.AddrPort{}, 0, malformed("address truncated")
-	}
-	ip, _ := netip.AddrFromSlice(b[3 : 3+n])
-	return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[1:3])), 3 + n, nil
+	return a, n, nil
 }
 
 func appendHeader(b []byte, k Kind) []byte {
