@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ipv8/go-ipv8/nat/punch"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/transport"
 )
@@ -63,7 +63,7 @@ var defaults = []struct {
 					return nil, errors.New("ipv8: no extra sockets beside WithPacketConn (see PunchSockets)")
 				}
 			} else {
-				c.PunchSockets = kernelSockets
+				c.PunchSockets = punch.ListenUDP4
 			}
 			return nil
 		}},
@@ -71,22 +71,6 @@ var defaults = []struct {
 	// relay service (nat/relay's Limits when it is on), hole punching on,
 	// STUN for punching from the relays in use, and keepalives at
 	// nat.DefaultKeepalive (15 s) while the mapping lifetime is unknown.
-}
-
-// kernelSockets opens n UDP sockets on ephemeral ports.
-func kernelSockets(n int) ([]transport.PacketConn, error) {
-	out := make([]transport.PacketConn, 0, n)
-	for range n {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{})
-		if err != nil {
-			for _, c := range out {
-				c.Close()
-			}
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 func applyDefaults(c *Config) error {

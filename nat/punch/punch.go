@@ -55,7 +55,7 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.Budget = c.Budget.withDefaults()
 	if c.ListenAux == nil {
-		c.ListenAux = listenAux
+		c.ListenAux = ListenUDP4
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8
@@ -78,7 +78,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func listenAux(n int) ([]transport.PacketConn, error) {
+// ListenUDP4 opens n kernel UDP sockets on ephemeral IPv4 ports (the
+// default ListenAux); if one fails, those already open are closed.
+func ListenUDP4(n int) ([]transport.PacketConn, error) {
 	out := make([]transport.PacketConn, 0, n)
 	for range n {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{})
