@@ -35,26 +35,7 @@ func (l *lab) host(t *testing.T, ns string, addr netip.AddrPort, opts ...ipv8.Op
 	}); err != nil {
 		t.Fatal(err)
 	}
-	aux := func(n int) ([]transport.PacketConn, error) {
-		out := make([]transport.PacketConn, 0, n)
-		err := l.In(ns, func() error {
-			for range n {
-				c, err := net.ListenUDP("udp4", &net.UDPAddr{})
-				if err != nil {
-					return err
-				}
-				out = append(out, c)
-			}
-			return nil
-		})
-		if err != nil {
-			for _, c := range out {
-				c.Close()
-			}
-			return nil, err
-		}
-		return out, nil
-	}
+	aux := l.auxSockets(ns)
 	h, err := ipv8.New(append([]ipv8.Option{ipv8.WithPacketConn(c), ipv8.PunchSockets(aux)}, opts...)...)
 	if err != nil {
 		c.Close()

@@ -3,7 +3,6 @@ package labtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -118,28 +117,20 @@ func (l *lab) node(t testing.TB, ns string, addr netip.AddrPort, cfg nodeConfig)
 	}
 	cfg.port, cfg.closePort = p, p.Close
 	if cfg.listenAux == nil {
-		cfg.listenAux = func(n int) ([]transport.PacketConn, error) {
-			out := make([]transport.PacketConn, 0, n)
-			err := l.In(ns, func() error {
-				for range n {
-					c, err := net.ListenUDP("udp4", &net.UDPAddr{})
-					if err != nil {
-						return err
-					}
-					out = append(out, c)
-				}
-				return nil
-			})
-			if err != nil {
-				for _, c := range out {
-					c.Close()
-				}
-				return nil, err
-			}
-			return out, nil
-		}
+		cfg.listenAux = l.auxSockets(ns)
 	}
 	return newNode(t, cfg)
+}
+
+// auxSockets opens the extra sockets of a birthday punch in namespace ns.
+func (l *lab) auxSockets(ns string) func(n int) ([]transport.PacketConn, error) {
+	return func(n int) (out []transport.PacketConn, err error) {
+		err = l.In(ns, func() (err error) {
+			out, err = punch.ListenUDP4(n)
+			return err
+		})
+		return out, err
+	}
 }
 
 // client starts a node in the named client with the lab's STUN servers
