@@ -271,35 +271,17 @@ func igdClients(ctx context.Context, cfg Config) ([]igd, error) {
 		mu.Unlock()
 	}
 	wg.Go(func() {
-		var cs []*internetgateway2.WANIPConnection2
-		if loc != nil {
-			cs, _ = internetgateway2.NewWANIPConnection2ClientsByURLCtx(ctx, loc)
-		} else {
-			cs, _, _ = internetgateway2.NewWANIPConnection2ClientsCtx(ctx)
-		}
-		for _, c := range cs {
+		for _, c := range findIGD(ctx, loc, internetgateway2.NewWANIPConnection2ClientsByURLCtx, internetgateway2.NewWANIPConnection2ClientsCtx) {
 			add(c, c.Location.Host, c.LocalAddr())
 		}
 	})
 	wg.Go(func() {
-		var cs []*internetgateway2.WANIPConnection1
-		if loc != nil {
-			cs, _ = internetgateway2.NewWANIPConnection1ClientsByURLCtx(ctx, loc)
-		} else {
-			cs, _, _ = internetgateway2.NewWANIPConnection1ClientsCtx(ctx)
-		}
-		for _, c := range cs {
+		for _, c := range findIGD(ctx, loc, internetgateway2.NewWANIPConnection1ClientsByURLCtx, internetgateway2.NewWANIPConnection1ClientsCtx) {
 			add(c, c.Location.Host, c.LocalAddr())
 		}
 	})
 	wg.Go(func() {
-		var cs []*internetgateway2.WANPPPConnection1
-		if loc != nil {
-			cs, _ = internetgateway2.NewWANPPPConnection1ClientsByURLCtx(ctx, loc)
-		} else {
-			cs, _, _ = internetgateway2.NewWANPPPConnection1ClientsCtx(ctx)
-		}
-		for _, c := range cs {
+		for _, c := range findIGD(ctx, loc, internetgateway2.NewWANPPPConnection1ClientsByURLCtx, internetgateway2.NewWANPPPConnection1ClientsCtx) {
 			add(c, c.Location.Host, c.LocalAddr())
 		}
 	})
@@ -308,6 +290,20 @@ func igdClients(ctx context.Context, cfg Config) ([]igd, error) {
 		return nil, errors.New("no UPnP IGD found")
 	}
 	return out, nil
+}
+
+// findIGD returns the clients of one UPnP service type: those at loc when
+// it is set, else those SSDP discovers. Errors leave the list empty: the
+// other service types may still answer.
+func findIGD[T any](ctx context.Context, loc *url.URL,
+	byURL func(context.Context, *url.URL) ([]T, error),
+	discover func(context.Context) ([]T, []error, error)) []T {
+	if loc != nil {
+		cs, _ := byURL(ctx, loc)
+		return cs
+	}
+	cs, _, _ := discover(ctx)
+	return cs
 }
 
 func upnpMap(ctx context.Context, cfg Config, internal uint16, lifetime time.Duration) (Mapping, error) {
