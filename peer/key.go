@@ -43,6 +43,7 @@ type PublicKey struct {
 type PrivateKey struct {
 	ed  ed25519.PrivateKey // 64 bytes: seed + public
 	x   [32]byte           // X25519 secret scalar (as stored, unclamped form allowed)
+	sec expandedSecret     // the Ed25519 secret expanded for signing
 	pub PublicKey
 }
 
@@ -87,6 +88,11 @@ func NewKeyFromParts(seed, x25519Secret []byte) (*PrivateKey, error) {
 
 func newKey(seed []byte, x [32]byte) (*PrivateKey, error) {
 	k := &PrivateKey{ed: ed25519.NewKeyFromSeed(seed), x: x}
+	sec, err := expandSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	k.sec = sec
 	xpub, err := curve25519.X25519(x[:], curve25519.Basepoint)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
@@ -110,9 +116,6 @@ func (k *PrivateKey) Ed25519() ed25519.PrivateKey { return k.ed }
 
 // X25519 returns the X25519 secret (the Noise static private key).
 func (k *PrivateKey) X25519() []byte { x := k.x; return x[:] }
-
-// Sign signs msg with the Ed25519 key.
-func (k *PrivateKey) Sign(msg []byte) []byte { return ed25519.Sign(k.ed, msg) }
 
 // MarshalLibNaCLSK returns py-ipv8's private key form:
 // "LibNaCLSK:" + X25519 secret + Ed25519 seed.
@@ -138,11 +141,6 @@ func (p *PublicKey) Ed25519() ed25519.PublicKey { return p.ed }
 
 // X25519 returns the X25519 public key (the Noise static public key).
 func (p *PublicKey) X25519() []byte { x := p.x; return x[:] }
-
-// Verify reports whether sig is a valid Ed25519 signature of msg.
-func (p *PublicKey) Verify(msg, sig []byte) bool {
-	return len(sig) == SignatureSize && ed25519.Verify(p.ed, msg, sig)
-}
 
 // Equal reports whether both halves of the keys are the same.
 func (p *PublicKey) Equal(o *PublicKey) bool {
