@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +101,8 @@ func (h *Host) acceptLoop(l transport.Listener) {
 // and closes when its last stream ends. It returns the Conn to use.
 func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 	p := c.RemotePeer()
-	e := &connEntry{conn: c, inbound: inbound, remote: remoteAddr(c)}
+	remote := remoteAddr(c)
+	e := &connEntry{conn: c, inbound: inbound, remote: remote}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -126,8 +128,8 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 	h.conns[p] = winner
 	h.mu.Unlock()
 
-	if a := remoteAddr(c); a != nil { // a relayed Conn's remote is the relay
-		h.ps.AddAddrs(p, []ma.Multiaddr{a}, ConnectedAddrTTL)
+	if remote != nil { // a relayed Conn's remote is the relay
+		h.ps.AddAddrs(p, []ma.Multiaddr{remote}, ConnectedAddrTTL)
 	}
 	if pk := c.RemotePublicKey(); pk != nil {
 		h.ps.SetPublicKey(p, pk)
@@ -149,7 +151,9 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 		go h.watchRelayed(e) // nat.go
 	}
 	if old == nil {
-		h.log.Debug("connected", "peer", p, "inbound", inbound, "addr", c.RemoteMultiaddr(), "transport", c.Transport())
+		if h.log.Enabled(h.ctx, slog.LevelDebug) {
+			h.log.Debug("connected", "peer", p, "inbound", inbound, "addr", c.RemoteMultiaddr(), "transport", c.Transport())
+		}
 		h.bus.emit(EvtPeerConnected{Peer: p, Conn: c, Inbound: inbound})
 		if !h.cfg.DisableIdentify {
 			h.wg.Add(1)

@@ -85,39 +85,43 @@ func (h *Host) connect(ctx context.Context, ai peer.AddrInfo) (transport.Conn, e
 	}
 	h.mu.Unlock()
 
-	if !inFlight {
-		go func() {
-			// The dial follows the host's lifetime and the context of
-			// the caller that started it; later callers share its result.
-			dctx, cancel := context.WithCancel(h.ctx)
-			stop := context.AfterFunc(ctx, cancel)
-			defer stop()
-			defer cancel()
-			if h.cfg.DialTimeout > 0 {
-				var c2 context.CancelFunc
-				dctx, c2 = context.WithTimeout(dctx, h.cfg.DialTimeout)
-				defer c2()
-			}
-			c, err := h.dialPeer(dctx, ai.ID, earlyData(ctx))
-			if err == nil {
-				c = h.addConn(c, false)
-				if c == nil {
-					err = ErrClosed
-				}
-			}
-			h.mu.Lock()
-			delete(h.dials, ai.ID)
-			h.mu.Unlock()
-			call.conn, call.err = c, err
-			close(call.done)
-		}()
+	if inFlight {
+		select {
+		case <-call.done:
+			return call.conn, call.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("host: connect to %s: %w", ai.ID, ctxErr(ctx))
+		}
 	}
-	select {
-	case <-call.done:
-		return call.conn, call.err
-	case <-ctx.Done():
+	// The caller that starts the dial runs it on its own goroutine (a
+	// hand-off to another costs a wake-up on the connect path); the dial
+	// follows the host's lifetime and this caller's context, and later
+	// callers share its result.
+	dctx, cancel := context.WithCancel(h.ctx)
+	stop := context.AfterFunc(ctx, cancel)
+	if h.cfg.DialTimeout > 0 {
+		var c2 context.CancelFunc
+		dctx, c2 = context.WithTimeout(dctx, h.cfg.DialTimeout)
+		defer c2()
+	}
+	c, err := h.dialPeer(dctx, ai.ID, earlyData(ctx))
+	stop()
+	cancel()
+	if err == nil {
+		c = h.addConn(c, false)
+		if c == nil {
+			err = ErrClosed
+		}
+	}
+	h.mu.Lock()
+	delete(h.dials, ai.ID)
+	h.mu.Unlock()
+	call.conn, call.err = c, err
+	close(call.done)
+	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("host: connect to %s: %w", ai.ID, ctxErr(ctx))
 	}
+	return c, err
 }
 
 // dialPeer dials the peer's known addresses, best first, starting the next
@@ -141,6 +145,23 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID, early bool) (transport.C
 		return nil, fmt.Errorf("%w %s (known: %v)", ErrNoAddresses, p, h.ps.Addrs(p))
 	}
 	slices.SortStableFunc(cands, func(a, b candidate) int { return addrRank(a.addr) - addrRank(b.addr) })
+	dialOne := func(ctx context.Context, c candidate) (transport.Conn, error) {
+		if ed, ok := c.t.(transport.EarlyDialer); ok && early {
+			return ed.DialEarly(ctx, c.addr, p)
+		}
+		return c.t.Dial(ctx, c.addr, p)
+	}
+	if len(cands) == 1 {
+		// Nothing to race: dial on this goroutine.
+		c, err := dialOne(ctx, cands[0])
+		if err != nil {
+			if ctx.Err() != nil && !errors.Is(err, transport.ErrWrongPeer) {
+				return nil, fmt.Errorf("host: dial %s: %w (%s: %v)", p, ctxErr(ctx), cands[0].addr, err)
+			}
+			return nil, fmt.Errorf("host: dial %s: %w", p, err)
+		}
+		return c, nil
+	}
 
 	type result struct {
 		c    transport.Conn
@@ -156,12 +177,8 @@ func (h *Host) dialPeer(ctx context.Context, p peer.ID, early bool) (transport.C
 		c := cands[next]
 		next++
 		pending++
-		dial := c.t.Dial
-		if ed, ok := c.t.(transport.EarlyDialer); ok && early {
-			dial = ed.DialEarly
-		}
 		go func() {
-			conn, err := dial(ctx, c.addr, p)
+			conn, err := dialOne(ctx, c)
 			results <- result{conn, c.addr, err}
 		}()
 		if next < len(cands) {
