@@ -30,6 +30,10 @@ func (p *Port) WriteTo(b []byte, to netip.AddrPort) error {
 	return err
 }
 
+// InlineDelivery tells community.Endpoint to handle each packet within the
+// delivery callback, before virtual time moves on.
+func (p *Port) InlineDelivery() bool { return true }
+
 // HandleType is not routed by this adapter.
 func (p *Port) HandleType(byte, transport.PacketHandler) {}
 

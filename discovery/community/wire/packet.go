@@ -2,13 +2,10 @@ package wire
 
 import (
 	"bytes"
-	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"sync"
 
 	"github.com/ipv8/go-ipv8/peer"
 )
@@ -88,23 +85,16 @@ func AppendHeader(b []byte, c CommunityID, msgID byte) []byte {
 }
 
 // Signer signs packets with one identity; it keeps the LibNaCLPK form of
-// the key that every signed packet carries, and the expanded Ed25519
-// secret (crypto/ed25519 derives it from the seed again for every
-// signature, a sixth of the cost).
+// the key that every signed packet carries. (The key itself keeps its
+// expanded Ed25519 secret: see peer.PrivateKey.AppendSign.)
 type Signer struct {
-	key    *peer.PrivateKey
-	bin    []byte
-	ed     ed25519Expanded
-	edPub  []byte
-	hashes sync.Pool // *sha512 digests
+	key *peer.PrivateKey
+	bin []byte
 }
 
 // NewSigner returns a Signer for k.
 func NewSigner(k *peer.PrivateKey) *Signer {
-	s := &Signer{key: k, bin: k.Public().MarshalLibNaCLPK(), edPub: k.Public().Ed25519()}
-	s.ed = expand(k.Seed())
-	s.hashes.New = func() any { return sha512.New() }
-	return s
+	return &Signer{key: k, bin: k.Public().MarshalLibNaCLPK()}
 }
 
 // Key returns the identity.
@@ -125,11 +115,7 @@ func (s *Signer) AppendSignedHead(b []byte, c CommunityID, msgID byte, globalTim
 
 // Seal appends the Ed25519 signature of b[start:] (RFC 8032, the same
 // bytes as crypto/ed25519.Sign).
-func (s *Signer) Seal(b []byte, start int) []byte {
-	h := s.hashes.Get().(hash.Hash)
-	defer s.hashes.Put(h)
-	return s.ed.sign(b, b[start:], s.edPub, h)
-}
+func (s *Signer) Seal(b []byte, start int) []byte { return s.key.AppendSign(b, b[start:]) }
 
 // AppendSigned appends a whole signed message.
 func (s *Signer) AppendSigned(b []byte, c CommunityID, msgID byte, globalTime uint64, payload []byte) []byte {
