@@ -157,10 +157,15 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 		h.bus.emit(EvtPeerConnected{Peer: p, Conn: c, Inbound: inbound})
 		if !h.cfg.DisableIdentify {
 			h.wg.Add(1)
-			go func() {
+			time.AfterFunc(identifyDelay, func() {
 				defer h.wg.Done()
-				h.identifyPeer(c)
-			}()
+				select {
+				case <-h.ctx.Done():
+				case <-c.Done():
+				default:
+					h.identifyPeer(c)
+				}
+			})
 		}
 	}
 	if loser != nil {
