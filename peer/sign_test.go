@@ -243,3 +243,26 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerifyAgreesWithCryptoEd25519 compares Verify with crypto/ed25519 on
+// arbitrary keys, messages and signatures (seeded with a valid signature,
+// small-order keys and points, and S + L).
+func FuzzVerifyAgreesWithCryptoEd25519(f *testing.F) {
+	k, _ := NewKeyFromSeed(make([]byte, 32))
+	sig := k.Sign([]byte("m"))
+	f.Add([]byte(k.Public().Ed25519()), []byte("m"), sig)
+	f.Add([]byte(k.Public().Ed25519()), []byte("m"), addL(sig))
+	for _, s := range smallOrder {
+		b, _ := hex.DecodeString(s)
+		f.Add(b, []byte("m"), append(bytes.Clone(b), make([]byte, 32)...))
+	}
+	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
+		if len(pub) != 32 {
+			return
+		}
+		want := ed25519.Verify(pub, msg, sig)
+		if got := (&PublicKey{ed: bytes.Clone(pub)}).Verify(msg, sig); got != want {
+			t.Fatalf("A=%x sig=%x: got %v, crypto/ed25519 says %v", pub, sig, got, want)
+		}
+	})
+}

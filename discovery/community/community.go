@@ -34,8 +34,8 @@ var (
 // handlers registered by message ID.
 //
 // Its state is a struct driven by two kinds of events: a packet arrived
-// (on the port's read goroutine) and the walk timer fired (on the clock's
-// goroutine); a mutex orders them. Packets are built under the lock and
+// (on the endpoint's worker, see Endpoint) and the walk timer fired (on
+// the clock's goroutine); a mutex orders them. Packets are built under the lock and
 // sent after it is released. A Community has no goroutine of its own.
 type Community struct {
 	id     wire.CommunityID
@@ -251,7 +251,7 @@ func (c *Community) Lookup(id peer.ID) (discovery.PeerInfo, bool) {
 }
 
 // Subscribe calls f for every later change of the verified peers, on the
-// goroutine that made it (the port's read goroutine or the clock's): f must
+// goroutine that made it (the endpoint's worker or the clock's): f must
 // not block.
 func (c *Community) Subscribe(f func(discovery.Event)) (cancel func()) {
 	c.mu.Lock()

@@ -31,8 +31,10 @@ func (m *Message) PeerID() peer.ID {
 	return peer.IDFromPublicKey(m.Key)
 }
 
-// Handler handles one application message. It runs on the port's read
-// goroutine: it must not block (hand long work to a goroutine).
+// Handler handles one application message. It runs on the endpoint's
+// worker goroutine (the port's read goroutine for an Inline endpoint): it
+// must not block (hand long work to a goroutine), or packets queue behind
+// it and, past the endpoint's queue limit, are dropped.
 type Handler func(m *Message)
 
 type handlerEntry struct {

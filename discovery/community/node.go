@@ -85,7 +85,7 @@ func RunNode(ctx context.Context, port transport.Port, key *peer.PrivateKey, opt
 	}
 	defer c.Close()
 
-	// Handlers run on the port's goroutine and must not block: lines go
+	// Handlers run on the endpoint's worker and must not block: lines go
 	// through a buffered channel to a writer goroutine, and are dropped
 	// if it falls behind.
 	lines := make(chan any, 256)

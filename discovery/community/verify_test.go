@@ -60,7 +60,7 @@ func (r *batchRig) delivered() []uint64 {
 
 // signedFrom returns n signed message-1 packets, packet i from sender i
 // with global time i+1.
-func signedFrom(t *testing.T, n int) [][]byte {
+func signedFrom(t testing.TB, n int) [][]byte {
 	t.Helper()
 	pkts := make([][]byte, n)
 	for i := range pkts {
@@ -174,7 +174,7 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 }
 
 // torsion8 is a point of order 8.
-func torsion8(t *testing.T) *edwards25519.Point {
+func torsion8(t testing.TB) *edwards25519.Point {
 	b, _ := hex.DecodeString("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
 	p, err := new(edwards25519.Point).SetBytes(b)
 	if err != nil {
@@ -272,4 +272,37 @@ func TestTorsionedNonceIsRefusedAloneAndAcceptedByABatch(t *testing.T) {
 	if got := batched.delivered(); len(got) != 16 || got[15] != 5000 {
 		t.Fatalf("in a batch: delivered %v", got)
 	}
+}
+
+// FuzzBatchVerify puts an arbitrary packet in the middle of a batch of
+// seven good ones: the seven are delivered, and the packet is delivered
+// exactly when crypto/ed25519 accepts its signature (its key parsed).
+func FuzzBatchVerify(f *testing.F) {
+	good := signedFrom(f, 8)
+	f.Add(good[0])
+	bad := append([]byte(nil), good[1]...)
+	bad[len(bad)-1] ^= 0x80 // S no longer canonical
+	f.Add(bad)
+	bad = append([]byte(nil), good[2]...)
+	bad[len(bad)-64] ^= 0x01 // R
+	f.Add(bad)
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		r := newBatchRig(t, EndpointConfig{})
+		batch := append(append(append([][]byte{}, good[1:4]...), pkt), good[4:]...)
+		r.ep.process(inbounds(batch), &r.ep.work)
+		want := 7
+		if len(pkt) >= wire.HeaderSize && pkt[0] == wire.PrefixByte && pkt[1] == wire.Version &&
+			pkt[wire.HeaderSize-1] == 1 && wire.CommunityID(pkt[2:22]) == batchCID {
+			if s, err := wire.ParseSigned(pkt); err == nil {
+				if pub, err := peer.ParseLibNaCLPK(s.KeyBin); err == nil &&
+					ed25519.Verify(pub.Ed25519(), s.SignedBytes(), s.Signature) &&
+					pub.Mid() != r.c.Mid() {
+					want++
+				}
+			}
+		}
+		if got := len(r.delivered()); got != want {
+			t.Fatalf("delivered %d, want %d", got, want)
+		}
+	})
 }
