@@ -52,3 +52,13 @@ func (d *deque[T]) shrink() {
 		d.buf, d.head = nil, 0
 	}
 }
+
+// release drops the backing array of an empty deque, whatever its size: for
+// queues that empty whenever the connection falls idle (the sent-packet
+// history), so that an idle connection holds none. The next push
+// allocates a small ring again.
+func (d *deque[T]) release() {
+	if d.n == 0 {
+		d.buf, d.head = nil, 0
+	}
+}

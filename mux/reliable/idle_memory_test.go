@@ -86,3 +86,40 @@ func TestDeadlineWorksAfterRelease(t *testing.T) {
 		t.Fatal("a passed deadline no longer reads as passed after release")
 	}
 }
+
+// TestIdleConnReleasesSentHistory: once everything a Conn sent is
+// acknowledged, it holds no sent-packet history (nor its frame records),
+// and a stream opened afterwards still works.
+func TestIdleConnReleasesSentHistory(t *testing.T) {
+	p := loopbackPair(t, Config{}, plainPayload)
+	ctx := ctxT(t, 20*time.Second)
+	p.server.(transport.CallbackConn).SetCallbacks(func(s transport.Stream) {
+		go func() {
+			io.Copy(s, s)
+			s.Close()
+		}()
+	}, nil, nil)
+	echo := func() {
+		t.Helper()
+		s, err := p.client.OpenStream(ctx, "/test/echo/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte("ping"))
+		s.CloseWrite()
+		got, err := io.ReadAll(s)
+		if err != nil || string(got) != "ping" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+		s.Close()
+	}
+	echo()
+	for _, c := range []*conn{p.client.(*conn), p.server.(*conn)} {
+		waitFor(t, func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.sent.len() == 0 && c.sent.buf == nil && c.frames.buf == nil
+		}, "the acknowledged history to be released")
+	}
+	echo()
+}

@@ -339,8 +339,10 @@ func (c *conn) popResolved() {
 		}
 	}
 	if c.sent.len() == 0 {
-		c.sent.shrink()
-		c.frames.shrink()
+		// Nothing in flight: the connection may now sit idle for long, so
+		// it gives the history's memory back (a flight's worth of records).
+		c.sent.release()
+		c.frames.release()
 	}
 }
 

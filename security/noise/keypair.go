@@ -110,6 +110,16 @@ func (kp *keypair) open(dst []byte, nonce *[12]byte, h *DataHeader, header, ciph
 	return kp.recv.aead.Open(dst, nonce[:], ciphertext, header)
 }
 
+// takeInbound returns the responder's handshake that made the keys and
+// forgets it: once the keys are confirmed the handshake's state (its
+// response, kept for retransmission, and its timer) is garbage, and an
+// idle session must not hold it. The caller holds the session's mu.
+func (kp *keypair) takeInbound() *inbound {
+	ib := kp.inbound
+	kp.inbound = nil
+	return ib
+}
+
 // wipe zeroes both keys. The keypair can no longer seal or open.
 func (kp *keypair) wipe() {
 	kp.mu.Lock()

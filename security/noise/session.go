@@ -328,14 +328,16 @@ func (s *session) onAuthenticated(kp *keypair, from netip.AddrPort, via Path, ne
 		}
 		s.cur.Store(kp)
 		s.next = nil
-		confirmIb = kp.inbound
+		confirmIb = kp.takeInbound()
 		t.stats.rekeys.Add(1)
 	}
 	ps = s.path.Load()
 	if !s.confirmed && kp == s.cur.Load() {
 		s.confirmed = true
 		s.confirmedFlg.Store(true)
-		confirmIb = kp.inbound
+		if ib := kp.takeInbound(); ib != nil {
+			confirmIb = ib
+		}
 		if ps.matches(from, via) {
 			// The initiator has the keys, so it received message 2 where we sent it.
 			ps.validated.Store(true)

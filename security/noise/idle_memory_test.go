@@ -1,0 +1,47 @@
+package noise
+
+import (
+	"testing"
+)
+
+// TestConfirmedResponderForgetsHandshake: once the initiator's first
+// packet confirms the keys, the responder's session no longer reaches the
+// handshake that made them (its response, kept for retransmission, and its
+// timer), so an idle session does not carry it; the session still works
+// both ways.
+func TestConfirmedResponderForgetsHandshake(t *testing.T) {
+	n := newFakeNet(t)
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{})
+	sa, sb := pair(t, a, b, true)
+	inB, inA := newInbox(sb), newInbox(sa)
+	if err := sa.Send([]byte("confirm")); err != nil {
+		t.Fatal(err)
+	}
+	inB.waitN(t, 1)
+	s := sb.(*session)
+	eventually(t, "the responder's keys to be confirmed", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.confirmed
+	})
+	s.mu.Lock()
+	kp := s.cur.Load()
+	held := kp.inbound
+	s.mu.Unlock()
+	if held != nil {
+		t.Fatal("the confirmed keypair still holds its inbound handshake")
+	}
+	b.tr.mu.Lock()
+	half := len(b.tr.inbound)
+	b.tr.mu.Unlock()
+	if half != 0 {
+		t.Fatalf("%d inbound handshakes left after confirmation", half)
+	}
+	if err := sb.Send([]byte("reply")); err != nil {
+		t.Fatal(err)
+	}
+	if got := inA.waitN(t, 1); string(got[0]) != "reply" {
+		t.Fatalf("got %q", got[0])
+	}
+}
