@@ -39,11 +39,9 @@ func (c *conn) nextDeadline(now time.Duration) time.Duration {
 
 // onTimers runs what is due at now.
 func (c *conn) onTimers(now time.Duration) {
-	select {
-	case <-c.sess.Done():
+	if sessionEnded(c.sess) {
 		c.closeLocked(c.sessionEndedErr(), nil)
 		return
-	default:
 	}
 	if now >= c.lastRecv+c.m.cfg.IdleTimeout {
 		c.closeLocked(&transport.ConnError{Code: transport.CodeConnClosing, Reason: ErrIdleTimeout.Error()}, nil)
@@ -74,6 +72,23 @@ func (c *conn) updateTimerLocked(now time.Duration) {
 // now (after a packet arrived).
 func (c *conn) wantsService(now time.Duration) bool {
 	return c.closed || c.ack.due(now) || (c.hasPending() && c.bytesInFlight < c.cc.window() && !c.pacingBlocked)
+}
+
+// closedReporter is a session that tells whether it ended without a
+// channel: asking its Done would make it keep one for its whole life.
+type closedReporter interface{ Closed() bool }
+
+// sessionEnded reports whether the session under a Conn has ended.
+func sessionEnded(s security.Session) bool {
+	if cr, ok := s.(closedReporter); ok {
+		return cr.Closed()
+	}
+	select {
+	case <-s.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // sessionEndedErr is the Conn's error when its secure session ended under

@@ -2,6 +2,7 @@ package noise
 
 import (
 	"testing"
+	"time"
 )
 
 // TestConfirmedResponderForgetsHandshake: once the initiator's first
@@ -43,5 +44,44 @@ func TestConfirmedResponderForgetsHandshake(t *testing.T) {
 	}
 	if got := inA.waitN(t, 1); string(got[0]) != "reply" {
 		t.Fatalf("got %q", got[0])
+	}
+}
+
+// TestSessionDoneMadeOnDemand: a session nobody waited on holds no Done
+// channel; Done asked after the close is already closed, Done asked before
+// it is closed by it, and Closed tells either way.
+func TestSessionDoneMadeOnDemand(t *testing.T) {
+	n := newFakeNet(t)
+	a := newNode(t, n, "10.0.0.1:1000", nil, Config{})
+	b := newNode(t, n, "10.0.0.2:2000", nil, Config{})
+	sa, sb := pair(t, a, b, true)
+	for _, s := range []*session{sa.(*session), sb.(*session)} {
+		s.mu.Lock()
+		held := s.done != nil
+		s.mu.Unlock()
+		if held {
+			t.Fatal("a session nobody waited on made its Done channel")
+		}
+	}
+	waiting := sb.Done()
+	if sa.(*session).Closed() || sb.(*session).Closed() {
+		t.Fatal("Closed before the close")
+	}
+	sa.Close()
+	select {
+	case <-sa.Done():
+	default:
+		t.Fatal("Done asked after Close is not closed")
+	}
+	if !sa.(*session).Closed() {
+		t.Fatal("Closed false after Close")
+	}
+	select {
+	case <-waiting: // the peer's CLOSE ends b's session
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done asked before the close was not closed by it")
+	}
+	if !sb.(*session).Closed() {
+		t.Fatal("Closed false after the peer closed")
 	}
 }

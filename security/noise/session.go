@@ -24,25 +24,27 @@ type session struct {
 	remoteStatic [32]byte     // the Noise static key the peer proved (rekeys are IK to it)
 	localStatic  *localStatic // ours, as the peer knows it
 	created      time.Time
-	xxInitiated  bool // we opened it with XX (see judgeLocked)
 	done         chan struct{}
+	closeErr     error // why it ended (nil: closed by its user or the peer); under mu
 	closedFlag   atomic.Bool
-	closeErr     error       // why it ended (nil: closed by its user or the peer); under mu
 	confirmedFlg atomic.Bool // the peer proved it has our keys (fast-path check)
 
 	cur  atomic.Pointer[keypair]   // keys that seal what we send
 	path atomic.Pointer[pathState] // where packets go
 
+	// The fields are ordered (flags together) and the challenge is kept
+	// apart so that an idle session fits a small allocation size class.
 	mu          sync.Mutex
 	closed      bool
-	remoteEpoch uint64 // the peer's newest hello timestamp in a handshake of this session
 	confirmed   bool
+	xxInitiated bool   // we opened it with XX (see judgeLocked); under Transport.mu
+	remoteEpoch uint64 // the peer's newest hello timestamp in a handshake of this session
 	prev, next  *keypair
 	prevSince   time.Time
 	oldPath     *pathState // the last validated path while a new one is validated
 	pinUntil    time.Time  // SetPath's move stands until then (setpath.go)
-	chal        challenge
-	pending     [][]byte // payloads waiting for usable keys or a validated path
+	chal        *challenge // nil when none is outstanding (most of a session's life)
+	pending     [][]byte   // payloads waiting for usable keys or a validated path
 	rekeying    *handshake
 	rekeyRetry  time.Time
 	timer       *timerItem
@@ -55,7 +57,6 @@ type session struct {
 // challenge is an outstanding PathChallenge: it confirms new keys to the
 // side that made them, and validates a new address after roaming.
 type challenge struct {
-	active   bool
 	data     [8]byte
 	kp       *keypair   // sealed under it
 	ps       *pathState // the path being validated (nil: keys only)
@@ -77,7 +78,6 @@ func (t *Transport) newSession(id peer.ID, pub *peer.PublicKey, rs [32]byte, ls 
 		remoteStatic: rs,
 		localStatic:  ls,
 		created:      t.now(),
-		done:         make(chan struct{}),
 		remoteEpoch:  remoteEpoch,
 	}
 	s.timer = newTimerItem(s.onTimer)
@@ -91,8 +91,29 @@ func (s *session) LocalPeer() peer.ID               { return s.t.id }
 func (s *session) RemotePeer() peer.ID              { return s.remoteID }
 func (s *session) RemotePublicKey() *peer.PublicKey { return s.remotePub }
 func (s *session) RemoteAddr() netip.AddrPort       { return s.path.Load().p.Addr() }
-func (s *session) Done() <-chan struct{}            { return s.done }
 func (s *session) isClosed() bool                   { return s.closedFlag.Load() }
+
+// Done is closed when the session ends. The channel is made on the first
+// call: most sessions are never waited on (the mux asks Closed), and an
+// idle session should not carry one it does not need.
+func (s *session) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{}) // closed at the end of close
+	}
+	return s.done
+}
+
+// closedChan is the Done of a session that ended before anyone asked.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// Closed reports whether the session has ended, without a channel.
+func (s *session) Closed() bool { return s.closedFlag.Load() }
 
 // MaxPayload is the largest plaintext Send takes.
 func (s *session) MaxPayload() int {
@@ -174,7 +195,7 @@ func (s *session) close(notify bool, cause error) {
 	ps := s.path.Load()
 	h := s.rekeying
 	s.rekeying = nil
-	s.chal = challenge{}
+	s.chal = nil
 	s.pending = nil
 	s.mu.Unlock()
 	if notify && kps[0] != nil {
@@ -198,7 +219,13 @@ func (s *session) close(notify bool, cause error) {
 	s.recvMu.Lock()
 	s.buffered = nil
 	s.recvMu.Unlock()
-	close(s.done)
+	s.mu.Lock()
+	if s.done == nil {
+		s.done = closedChan
+	} else {
+		close(s.done)
+	}
+	s.mu.Unlock()
 	t.log.Debug("session closed", "remote", s.remoteID.ShortString(), "notify", notify)
 }
 
@@ -252,10 +279,14 @@ func (s *session) installInitiated(kp *keypair, confirm []byte, remoteEpoch uint
 	s.confirmed = true
 	s.confirmedFlg.Store(true)
 	ps := s.path.Load()
-	if s.chal.ps == nil || !s.chal.active {
+	var chalPath *pathState
+	if s.chal != nil {
+		chalPath = s.chal.ps
+	}
+	if chalPath == nil {
 		ps.validated.Store(true) // message 2 came back from where we sent message 1
 	}
-	send := s.startChallengeLocked(kp, s.chal.ps, confirm, now)
+	send := s.startChallengeLocked(kp, chalPath, confirm, now)
 	pending := s.takePendingLocked()
 	s.rescheduleLocked(now)
 	s.mu.Unlock()
@@ -385,13 +416,13 @@ func (s *session) startChallengeLocked(kp *keypair, ps *pathState, confirm []byt
 	if kp == nil {
 		return func() {}
 	}
-	c := challenge{active: true, kp: kp, ps: ps, confirm: confirm, rto: s.t.cfg.RetransmitInitial}
+	c := challenge{kp: kp, ps: ps, confirm: confirm, rto: s.t.cfg.RetransmitInitial}
 	if _, err := io.ReadFull(s.t.rng, c.data[:]); err != nil {
 		return func() {}
 	}
 	c.next = now.Add(c.rto)
 	c.deadline = now.Add(s.t.cfg.HandshakeTimeout)
-	s.chal = c
+	s.chal = &c
 	return s.challengeSender(c)
 }
 
@@ -426,7 +457,7 @@ func (s *session) answerChallenge(kp *keypair, data []byte, from netip.AddrPort,
 // the path it was sent on is validated.
 func (s *session) onPathResponse(data []byte) {
 	s.mu.Lock()
-	if s.closed || !s.chal.active || !bytes.Equal(data, s.chal.data[:]) {
+	if s.closed || s.chal == nil || !bytes.Equal(data, s.chal.data[:]) {
 		s.mu.Unlock()
 		return
 	}
@@ -436,7 +467,7 @@ func (s *session) onPathResponse(data []byte) {
 			s.oldPath = nil
 		}
 	}
-	s.chal = challenge{}
+	s.chal = nil
 	var pending [][]byte
 	if s.path.Load().validated.Load() {
 		pending = s.takePendingLocked()

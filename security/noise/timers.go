@@ -218,7 +218,7 @@ func (s *session) rescheduleLocked(now time.Time) {
 			next = t
 		}
 	}
-	if s.chal.active {
+	if s.chal != nil {
 		consider(s.chal.next)
 	}
 	if s.prev != nil {
@@ -252,7 +252,7 @@ func (s *session) onTimer() {
 	send := func() {}
 	var drop []*keypair
 	var pending [][]byte
-	if c := &s.chal; c.active && !now.Before(c.next) {
+	if c := s.chal; c != nil && !now.Before(c.next) {
 		if !now.Before(c.deadline) {
 			if c.ps != nil && s.path.Load() == c.ps && s.oldPath != nil {
 				// The new address never answered: go back to the last one that did.
@@ -260,7 +260,7 @@ func (s *session) onTimer() {
 				s.oldPath = nil
 				pending = s.takePendingLocked()
 			}
-			s.chal = challenge{}
+			s.chal = nil
 		} else {
 			send = s.challengeSender(*c)
 			t.stats.retransmissions.Add(1)
