@@ -21,7 +21,7 @@ var ErrDuplicateCommunity = errors.New("community: a community with this ID alre
 //
 // By default the port's read goroutine only copies each packet into the
 // endpoint's queue; one worker goroutine, alive while packets wait, takes
-// what is queued (up to 128, never waiting for more) and checks their
+// what is queued (up to 256, never waiting for more) and checks their
 // signatures as one batch (verify.go) before handing them, in arrival
 // order, to their communities. A lone packet is thus handled at once, and
 // under load the batches grow by themselves. With EndpointConfig.Inline
