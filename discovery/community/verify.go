@@ -5,6 +5,7 @@ import (
 
 	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
+	"github.com/ipv8/go-ipv8/discovery/community/internal/fastverify"
 	"github.com/ipv8/go-ipv8/discovery/community/wire"
 	"github.com/ipv8/go-ipv8/peer"
 )
@@ -28,8 +29,9 @@ import (
 //   - keys that are small-order, non-canonically encoded or carry a torsion
 //     component never join a batch (checked once per key);
 //   - a non-canonical S or R is refused by the batch as by crypto/ed25519;
-//   - keys holding a fastverify table are checked alone (as fast as a
-//     batch, and exact).
+//   - keys holding a fastverify table are checked with it (as fast as a
+//     batch, and exact), their results encoded with one shared inversion
+//     (fastverify.VerifyMany).
 // What remains is a signature whose R its signer built as rB + T with T of
 // small order: crypto/ed25519 refuses it, a batch accepts it. Only the
 // holder of the private key can make one (it proves as much as any valid
@@ -62,12 +64,19 @@ type batchVerifier struct {
 	batch      []*sigCheck
 	failedLast bool
 
+	// The checks of keys holding tables, and fastverify.VerifyMany's
+	// arguments.
+	tabled     []*sigCheck
+	fvKeys     []*fastverify.Key
+	msgs, sigs [][]byte
+	ok         []bool
+
 	batches, batchFailures atomic.Uint64
 }
 
 // verify fills in the key or the error of every check.
 func (v *batchVerifier) verify(keys *KeyCache, checks []sigCheck) {
-	v.batch = v.batch[:0]
+	v.batch, v.tabled = v.batch[:0], v.tabled[:0]
 	for i := range checks {
 		c := &checks[i]
 		e, err := keys.entry(c.s.KeyBin)
@@ -81,12 +90,18 @@ func (v *batchVerifier) verify(keys *KeyCache, checks []sigCheck) {
 			c.err = wire.ErrBadSignature
 			continue
 		}
-		if e.fv.Load() != nil || !e.canBatch() {
+		if fv := e.fv.Load(); fv != nil {
+			v.tabled = append(v.tabled, c)
+			v.fvKeys = append(v.fvKeys, fv)
+			continue
+		}
+		if !e.canBatch() {
 			v.one(c)
 			continue
 		}
 		v.batch = append(v.batch, c)
 	}
+	v.verifyTabled()
 	if len(v.batch) < 2 || v.failedLast {
 		v.failedLast = false
 		for _, c := range v.batch {
@@ -113,6 +128,31 @@ func (v *batchVerifier) verify(keys *KeyCache, checks []sigCheck) {
 	for _, c := range v.batch {
 		v.one(c)
 	}
+}
+
+// verifyTabled checks the signatures of keys holding tables.
+func (v *batchVerifier) verifyTabled() {
+	if len(v.tabled) == 0 {
+		return
+	}
+	v.msgs, v.sigs, v.ok = v.msgs[:0], v.sigs[:0], v.ok[:0]
+	for _, c := range v.tabled {
+		v.msgs = append(v.msgs, c.s.SignedBytes())
+		v.sigs = append(v.sigs, c.s.Signature)
+		v.ok = append(v.ok, false)
+	}
+	fastverify.VerifyMany(v.fvKeys, v.msgs, v.sigs, v.ok)
+	for i, c := range v.tabled {
+		if v.ok[i] {
+			c.key = c.entry.pub
+		} else {
+			c.err = wire.ErrBadSignature
+		}
+	}
+	clear(v.fvKeys)
+	clear(v.msgs)
+	clear(v.sigs)
+	v.fvKeys = v.fvKeys[:0]
 }
 
 // one checks c alone, with crypto/ed25519's rule.

@@ -171,10 +171,16 @@ func (a *extended) identity() {
 
 // encode returns the 32-byte encoding of a.
 func (a *extended) encode(out *[32]byte) {
-	var zinv, x, y field.Element
+	var zinv field.Element
 	zinv.Invert(&a.Z)
-	x.Multiply(&a.X, &zinv)
-	y.Multiply(&a.Y, &zinv)
+	a.encodeWith(&zinv, out)
+}
+
+// encodeWith is encode given 1/Z.
+func (a *extended) encodeWith(zinv *field.Element, out *[32]byte) {
+	var x, y field.Element
+	x.Multiply(&a.X, zinv)
+	y.Multiply(&a.Y, zinv)
 	copy(out[:], y.Bytes())
 	out[31] |= byte(x.IsNegative() << 7)
 }
@@ -229,12 +235,41 @@ func (k *Key) Precomputed() bool { return k.tbl.Load() != nil }
 // Verify reports whether sig is a valid signature of msg by the key, with
 // crypto/ed25519's rule.
 func (k *Key) Verify(msg, sig []byte) bool {
+	var c check
+	switch k.start(&c, msg, sig) {
+	case done:
+		return c.ok
+	case tabled:
+		var R [32]byte
+		c.acc.encode(&R)
+		return R == [32]byte(sig[:32])
+	}
+	return false
+}
+
+// check is one verification in progress.
+type check struct {
+	acc extended // [S]B − [k]A, when the table path computed it
+	ok  bool     // the verdict, when start returned done
+}
+
+type progress int
+
+const (
+	done   progress = iota // c.ok holds the verdict
+	tabled                 // c.acc holds [S]B − [k]A: compare its encoding with R
+)
+
+// start checks S and computes [S]B − [k]A: through the tables (leaving
+// the encoding to the caller) or, without a table, to the verdict.
+func (k *Key) start(c *check, msg, sig []byte) progress {
+	c.ok = false
 	if len(sig) != ed25519.SignatureSize || sig[63]&224 != 0 {
-		return false
+		return done
 	}
 	S, err := edwards25519.NewScalar().SetCanonicalBytes(sig[32:])
 	if err != nil {
-		return false
+		return done
 	}
 	h := sha512.New()
 	h.Write(sig[:32])
@@ -243,18 +278,58 @@ func (k *Key) Verify(msg, sig []byte) bool {
 	var digest [64]byte
 	kh, err := edwards25519.NewScalar().SetUniformBytes(h.Sum(digest[:0]))
 	if err != nil {
-		return false
+		return done
 	}
-	var R [32]byte
 	if t := k.tbl.Load(); t != nil {
-		var acc extended
-		acc.identity()
+		c.acc.identity()
 		sb, kb := [32]byte(S.Bytes()), [32]byte(kh.Bytes())
-		base().addMul(&acc, &sb)
-		t.addMul(&acc, &kb)
-		acc.encode(&R)
-	} else {
-		copy(R[:], new(edwards25519.Point).VarTimeDoubleScalarBaseMult(kh, k.negA, S).Bytes())
+		base().addMul(&c.acc, &sb)
+		t.addMul(&c.acc, &kb)
+		return tabled
 	}
-	return R == [32]byte(sig[:32])
+	R := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(kh, k.negA, S).Bytes()
+	c.ok = [32]byte(R) == [32]byte(sig[:32])
+	return done
+}
+
+// VerifyMany sets ok[i] to whether sigs[i] is a valid signature of msgs[i]
+// by keys[i], with crypto/ed25519's rule: the same verdicts as Verify, but
+// the results of the table path are encoded with one field inversion for
+// all of them (Montgomery's trick) instead of one each, about a quarter of
+// a check.
+func VerifyMany(keys []*Key, msgs, sigs [][]byte, ok []bool) {
+	checks := make([]check, len(keys))
+	zs := make([]field.Element, 0, len(keys))
+	idx := make([]int, 0, len(keys))
+	for i, k := range keys {
+		if k.start(&checks[i], msgs[i], sigs[i]) == tabled {
+			idx = append(idx, i)
+			zs = append(zs, checks[i].acc.Z)
+		} else {
+			ok[i] = checks[i].ok
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	// prefix[j] = z_0 · … · z_(j−1); one inversion of the product, then
+	// each inverse peeled off from the end.
+	prefix := make([]field.Element, len(zs))
+	var acc field.Element
+	acc.One()
+	for j := range zs {
+		prefix[j] = acc
+		acc.Multiply(&acc, &zs[j])
+	}
+	var inv field.Element
+	inv.Invert(&acc)
+	for j := len(zs) - 1; j >= 0; j-- {
+		var zinv field.Element
+		zinv.Multiply(&inv, &prefix[j])
+		inv.Multiply(&inv, &zs[j])
+		i := idx[j]
+		var R [32]byte
+		checks[i].acc.encodeWith(&zinv, &R)
+		ok[i] = R == [32]byte(sigs[i][:32])
+	}
 }

@@ -156,3 +156,75 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// VerifyMany gives crypto/ed25519's verdict on each of a mix of keys with
+// and without tables and of valid, corrupted and non-canonical signatures.
+func TestVerifyManyAgreesWithCryptoEd25519(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var (
+		keys       []*Key
+		msgs, sigs [][]byte
+		want       []bool
+	)
+	seed := make([]byte, 32)
+	for i := range 8 {
+		for j := range seed {
+			seed[j] = byte(rng.Uint32())
+		}
+		priv := ed25519.NewKeyFromSeed(seed)
+		pub := priv.Public().(ed25519.PublicKey)
+		k, _ := NewKey(pub)
+		if i%4 != 3 {
+			k.Precompute()
+		}
+		for m := range 6 {
+			msg := []byte{byte(i), byte(m), 'x'}
+			sig := ed25519.Sign(priv, msg)
+			switch m {
+			case 1:
+				sig[rng.IntN(32)] ^= 1 << rng.IntN(8) // R
+			case 2:
+				sig[32+rng.IntN(31)] ^= 1 << rng.IntN(8) // S
+			case 3:
+				addL(sig[32:])
+			case 4:
+				msg = []byte("another")
+			}
+			keys, msgs, sigs = append(keys, k), append(msgs, msg), append(sigs, sig)
+			want = append(want, ed25519.Verify(pub, msg, sig))
+		}
+	}
+	got := make([]bool, len(keys))
+	VerifyMany(keys, msgs, sigs, got)
+	valid := 0
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("check %d (key %d, table %t): got %t, crypto/ed25519 %t", i, i/6, keys[i].Precomputed(), got[i], want[i])
+		}
+		if got[i] {
+			valid++
+		}
+	}
+	if valid != 16 {
+		t.Fatalf("%d valid, want 16 (two per key)", valid)
+	}
+}
+
+func BenchmarkVerifyMany(b *testing.B) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	k, _ := NewKey(priv.Public().(ed25519.PublicKey))
+	k.Precompute()
+	const n = 64
+	keys := make([]*Key, n)
+	msgs, sigs := make([][]byte, n), make([][]byte, n)
+	for i := range n {
+		keys[i], msgs[i] = k, make([]byte, 200)
+		msgs[i][0] = byte(i)
+		sigs[i] = ed25519.Sign(priv, msgs[i])
+	}
+	ok := make([]bool, n)
+	for b.Loop() {
+		VerifyMany(keys, msgs, sigs, ok)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
+}
