@@ -108,16 +108,16 @@ func benchUnpackVerify(b *testing.B, senders int) {
 	for _, p := range pkts {
 		port.h(p, from)
 	}
-	ep.Flush()
+	ep.Flush(b.Context())
 	got.Store(0)
 	b.ResetTimer()
 	for i := range b.N {
 		port.h(pkts[i%n], from)
 		if i%1024 == 1023 {
-			ep.Flush() // keep the queue below its limit: nothing is dropped
+			ep.Flush(b.Context()) // keep the queue below its limit: nothing is dropped
 		}
 	}
-	ep.Flush()
+	ep.Flush(b.Context())
 	b.StopTimer()
 	if got.Load() != int64(b.N) {
 		b.Fatalf("delivered %d of %d (stats %+v, %+v)", got.Load(), b.N, c.Stats(), ep.Stats())

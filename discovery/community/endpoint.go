@@ -1,6 +1,7 @@
 package community
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -40,8 +41,8 @@ type Endpoint struct {
 	queue   []inbound
 	head    int
 	free    [][]byte
-	running bool // a worker is draining the queue
-	idle    *sync.Cond
+	running bool          // a worker is draining the queue
+	idle    chan struct{} // closed when that worker ends
 
 	work     procState // the worker's (one worker at a time)
 	inlineMu sync.Mutex
@@ -103,7 +104,6 @@ func NewEndpointWith(port transport.Port, cfg EndpointConfig) *Endpoint {
 	}
 	e := &Endpoint{port: port, keys: cfg.Keys, inline: cfg.Inline, queueLimit: cfg.QueueLimit,
 		comms: make(map[wire.CommunityID]*Community)}
-	e.idle = sync.NewCond(&e.qmu)
 	port.HandleCommunity(e.handle)
 	return e
 }
@@ -115,13 +115,22 @@ func (e *Endpoint) Port() transport.Port { return e.port }
 // the communities stay registered but hear nothing more.
 func (e *Endpoint) Close() { e.port.HandleCommunity(nil) }
 
-// Flush waits until every packet queued so far has been handled.
-func (e *Endpoint) Flush() {
-	e.qmu.Lock()
-	for e.running {
-		e.idle.Wait()
+// Flush waits until the queue is empty and no packet is being handled, or
+// until ctx ends (its error is returned).
+func (e *Endpoint) Flush(ctx context.Context) error {
+	for {
+		e.qmu.Lock()
+		running, idle := e.running, e.idle
+		e.qmu.Unlock()
+		if !running {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	e.qmu.Unlock()
 }
 
 func (e *Endpoint) add(c *Community) error {
@@ -178,7 +187,9 @@ func (e *Endpoint) handle(pkt []byte, from netip.AddrPort) {
 	}
 	e.queue = append(e.queue, inbound{append(buf[:0], pkt...), from})
 	start := !e.running
-	e.running = true
+	if start {
+		e.running, e.idle = true, make(chan struct{})
+	}
 	e.qmu.Unlock()
 	if start {
 		go e.drain()
@@ -200,7 +211,7 @@ func (e *Endpoint) drain() {
 		if n == 0 {
 			e.queue, e.head = e.queue[:0], 0
 			e.running = false
-			e.idle.Broadcast()
+			close(e.idle)
 			e.qmu.Unlock()
 			return
 		}

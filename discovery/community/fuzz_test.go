@@ -49,7 +49,7 @@ func FuzzCommunityReceive(f *testing.F) {
 			t.Fatal(err)
 		}
 		port.h(pkt, netip.MustParseAddrPort("1.2.3.4:18090"))
-		ep.Flush()
+		ep.Flush(t.Context())
 		c.mu.Lock()
 		grew := c.net.count() > 0 || len(c.net.walkList) > 0
 		c.mu.Unlock()

@@ -24,7 +24,7 @@ func TestPyIPv8ResponseVectorVerifiesAndIntroduces(t *testing.T) {
 		t.Fatal(err)
 	}
 	port.h(v.Bytes("introduction_response"), ap("5.6.7.8:18091"))
-	c.ep.Flush()
+	c.ep.Flush(t.Context())
 	vk, _ := peer.NewKeyFromParts(v.Bytes("ed25519_seed"), v.Bytes("x25519_secret"))
 	p, ok := c.Lookup(vk.ID())
 	if !ok || p.Addr != ap("5.6.7.8:18091") || p.LAN != ap("192.168.1.3:18091") {

@@ -60,7 +60,7 @@ func TestRealUDPBurstIsVerifiedAndForgeryDropped(t *testing.T) {
 	for (got.Load() < n || b.Stats().BadSignature < 1) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	epB.Flush()
+	epB.Flush(t.Context())
 	if got.Load() != n || b.Stats().BadSignature != 1 {
 		t.Fatalf("delivered %d of %d, bad signatures %d (stats %+v, %+v)", got.Load(), n, b.Stats().BadSignature, b.Stats(), epB.Stats())
 	}

@@ -2,14 +2,17 @@ package community
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/edwards25519"
 
@@ -139,7 +142,7 @@ func TestQueuedPacketsAreDeliveredInOrder(t *testing.T) {
 		r.port.h(buf, netip.MustParseAddrPort("1.2.3.4:5"))
 		clear(buf) // the port reuses its buffers: the endpoint must have copied
 	}
-	r.ep.Flush()
+	r.ep.Flush(t.Context())
 	got := r.delivered()
 	if len(got) != len(pkts) {
 		t.Fatalf("delivered %d of %d (stats %+v, %+v)", len(got), len(pkts), r.c.Stats(), r.ep.Stats())
@@ -167,8 +170,16 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 	for _, p := range pkts {
 		r.port.h(p, netip.MustParseAddrPort("1.2.3.4:5"))
 	}
+	// Flush gives up when its context ends while the worker is held.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := r.ep.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with a held worker: %v", err)
+	}
 	close(release)
-	r.ep.Flush()
+	if err := r.ep.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if got, over := len(r.delivered()), r.ep.Stats().Overflow; got != 16 || over != 24 {
 		t.Fatalf("delivered %d, overflow %d: want 16 and 24", got, over)
 	}
