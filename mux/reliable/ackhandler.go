@@ -15,19 +15,24 @@ type ackState struct {
 	ranges      rangeSet
 	ignoreBelow uint64
 	largest     uint64
-	hasLargest  bool
 	largestAt   time.Duration
 
-	pending   bool // an ack-eliciting packet is not yet acknowledged
 	eliciting int
 	ackAt     time.Duration
-	immediate bool
 
 	threshold int
 	maxDelay  time.Duration
 	freqSeq   uint64
-	freqSeen  bool
 
+	// The flags together, so that they pack.
+	hasLargest bool
+	pending    bool // an ack-eliciting packet is not yet acknowledged
+	immediate  bool
+	freqSeen   bool
+
+	// scratch is the ACK frame built for sending, and the one an ACK
+	// received is parsed into: both are used under the Conn's lock, each
+	// within one critical section, so one buffer serves both.
 	scratch ackFrame
 }
 

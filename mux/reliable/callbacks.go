@@ -57,7 +57,9 @@ func (c *conn) SetCallbacks(onStream func(transport.Stream), onDatagram func(b [
 	// Wake AcceptStream and ReceiveDatagram callers: they return
 	// ErrCallbacksInstalled.
 	signal(c.acceptWake)
-	signal(c.dgramWake)
+	if c.dg != nil {
+		signal(c.dg.wake)
+	}
 	c.mu.Unlock()
 	c.deliver()
 }
@@ -66,7 +68,7 @@ func (c *conn) SetCallbacks(onStream func(transport.Stream), onDatagram func(b [
 // goroutine is doing.
 func (c *conn) needDeliverLocked() bool {
 	return c.cb.set && !c.cb.delivering &&
-		(c.acceptQ.len() > 0 || c.dgramIn.len() > 0 || (c.finished && !c.cb.closed))
+		(c.acceptQ.len() > 0 || c.dg.inLen() > 0 || (c.finished && !c.cb.closed))
 }
 
 // deliver drains the queued streams and datagrams into the callbacks and,
@@ -97,8 +99,8 @@ func (c *conn) deliver() {
 				s.Reset(transport.CodeProtocolNotSupported)
 			}
 			c.mu.Lock()
-		case c.dgramIn.len() > 0:
-			d := c.dgramIn.popFront()
+		case c.dg.inLen() > 0:
+			d := c.dg.in.popFront()
 			f := c.cb.onDatagram
 			c.mu.Unlock()
 			if f != nil {
@@ -120,7 +122,7 @@ func (c *conn) deliver() {
 			// Streams arrive seldom on most Conns: give the ring back, so
 			// that an idle Conn holds none.
 			c.acceptQ = deque[*stream]{}
-			c.dgramIn.shrink()
+			c.dg.release()
 			c.mu.Unlock()
 			return
 		}

@@ -10,7 +10,6 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/ipv8/go-ipv8/mux"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocol"
 	"github.com/ipv8/go-ipv8/security"
@@ -24,34 +23,41 @@ var ErrIdleTimeout = errors.New("reliable: idle timeout")
 // (timers, sending) and by the session's receive callback (packets). All
 // its state is guarded by mu; the loop sends packets without holding it.
 type conn struct {
-	m         *Muxer
-	sess      security.Session
-	batch     mux.BatchSender
-	initiator bool
-	opened    time.Time
+	m      *Muxer
+	sess   security.Session
+	opened time.Duration // since the Muxer's epoch
 
 	mu sync.Mutex
 
+	// Flags, together so that they pack: the struct's size is most of what
+	// an idle Conn costs. inReady belongs to the Muxer (its mutex).
+	initiator       bool
+	closed          bool
+	finished        bool // the session was closed and done signalled
+	inReady         bool
+	hasLargestAcked bool
+	pacingBlocked   bool
+	needAckFreq     bool
+	needMaxStreams  bool
+	needMaxData     bool
+	needPing        bool
+
 	// Lifecycle.
-	closed    bool
 	closeErr  error       // what operations return after the close
 	closeSend *closeFrame // a CLOSE frame still to send
-	finished  bool        // the session was closed and done signalled
 	done      chan struct{}
 
 	// Packet sizes.
 	maxPacket int
 
-	// Event loop bookkeeping: heapIdx, timerAt and inReady belong to the
-	// Muxer (its mutex); timerSet is the deadline last handed to it.
-	heapIdx  int
+	// Event loop bookkeeping: heapIdx and timerAt belong to the Muxer (its
+	// mutex); timerSet is the deadline last handed to it.
+	heapIdx  int32
 	timerAt  time.Duration
-	inReady  bool
 	timerSet time.Duration
 
 	// Receive side of packet numbers: what to acknowledge.
-	ack   ackState
-	rxAck ackFrame // scratch for parsing ACK frames
+	ack ackState
 
 	// Send side: packet numbers, history, loss recovery.
 	nextPN          uint64
@@ -60,19 +66,17 @@ type conn struct {
 	frames          deque[frameRecord]
 	framesBase      uint64 // index of frames.at(0)
 	largestAcked    uint64
-	hasLargestAcked bool
 	bytesInFlight   int
 	elicitingInFlt  int
 	lossTime        time.Duration
-	ptoCount        int
-	probes          int // packets to send regardless of the window (PTO)
+	ptoCount        int32
+	probes          int32 // packets to send regardless of the window (PTO)
 	lastElicitSent  time.Duration
 	reorderThresh   uint64
 	recentLost      deque[lostRecord]
 	rtt             rttStats
 	cc              congestionController
 	pacer           pacer
-	pacingBlocked   bool
 	peerMaxAckDelay time.Duration
 
 	// Delivery-rate estimation.
@@ -89,7 +93,6 @@ type conn struct {
 	ackFreqThreshold uint64
 	ackFreqDelay     time.Duration
 	ackFreqAt        time.Duration
-	needAckFreq      bool
 
 	// Streams.
 	streams        map[uint64]*stream
@@ -98,7 +101,6 @@ type conn struct {
 	remoteSeen     rangeSet
 	remoteDone     uint64 // remote streams finished (for MAX_STREAMS)
 	maxRemote      uint64 // how many streams we let the peer open (advertised)
-	needMaxStreams bool
 	acceptQ        deque[*stream]
 	acceptWake     chan struct{}
 	openWake       chan struct{}
@@ -110,16 +112,12 @@ type conn struct {
 	sentData      uint64
 	recvWin       recvWindow
 	recvHighest   uint64 // sum of the highest offsets received on all streams
-	needMaxData   bool
-	needPing      bool
 	lastSent      time.Duration
 	lastRecv      time.Duration
 	lastKeepAlive time.Duration
 
-	// Datagrams.
-	dgramOut  deque[[]byte]
-	dgramIn   deque[[]byte]
-	dgramWake chan struct{}
+	// Datagrams: nil until the Conn sends or receives one (most never do).
+	dg *dgramState
 
 	// Push delivery to the owner's callbacks (SetCallbacks).
 	cb callbacks
@@ -127,7 +125,7 @@ type conn struct {
 	// Path.
 	remoteAddr netip.AddrPort
 	stats      connStats
-	path       pathWatch
+	path       *pathWatch // nil until the first SubscribePathChanges
 }
 
 func newConn(m *Muxer, sess security.Session, initiator bool) *conn {
@@ -136,7 +134,7 @@ func newConn(m *Muxer, sess security.Session, initiator bool) *conn {
 		m:               m,
 		sess:            sess,
 		initiator:       initiator,
-		opened:          time.Now(),
+		opened:          now,
 		done:            make(chan struct{}),
 		peerMaxStreams:  initialMaxStreams,
 		maxRemote:       uint64(m.cfg.MaxIncomingStreams),
@@ -152,7 +150,6 @@ func newConn(m *Muxer, sess security.Session, initiator bool) *conn {
 		bwFilter:        windowedFilter{},
 	}
 	c.ack.init()
-	c.batch, _ = sess.(mux.BatchSender)
 	c.maxPacket = min(sess.MaxPayload(), m.cfg.MaxPacketSize)
 	c.cc = newController(m.cfg.Congestion, c.maxPacket, &c.rtt)
 	c.pacer.setRate(c.cc.pacingRate(0), c.maxPacket)
@@ -247,7 +244,9 @@ func (c *conn) closeLocked(err error, f *closeFrame) {
 	}
 	signal(c.acceptWake)
 	signal(c.openWake)
-	signal(c.dgramWake)
+	if c.dg != nil {
+		signal(c.dg.wake)
+	}
 	c.path.closeAll()
 	c.m.schedule(c)
 }
@@ -265,7 +264,9 @@ func (c *conn) finishLocked() {
 	}
 	c.sent, c.frames = deque[sentPacket]{}, deque[frameRecord]{}
 	c.sendQ, c.ctrlQ = deque[*stream]{}, deque[*stream]{}
-	c.dgramOut, c.dgramIn = deque[[]byte]{}, deque[[]byte]{}
+	if c.dg != nil {
+		c.dg.out, c.dg.in = deque[[]byte]{}, deque[[]byte]{}
+	}
 	close(c.done)
 }
 
@@ -383,11 +384,12 @@ func (c *conn) SendDatagram(b []byte) error {
 		c.mu.Unlock()
 		return err
 	}
-	if c.dgramOut.len() >= c.m.cfg.MaxDatagramQueue {
-		c.dgramOut.popFront()
+	dg := c.datagrams()
+	if dg.out.len() >= c.m.cfg.MaxDatagramQueue {
+		dg.out.popFront()
 		c.stats.datagramsDropped++
 	}
-	c.dgramOut.pushBack(d)
+	dg.out.pushBack(d)
 	c.mu.Unlock()
 	c.m.schedule(c)
 	return nil
@@ -398,17 +400,18 @@ func (c *conn) SendDatagram(b []byte) error {
 func (c *conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
 	for {
+		dg := c.datagrams()
 		if c.cb.set {
-			signal(c.dgramWake) // the next waiter, if any, fails too
+			signal(dg.wake) // the next waiter, if any, fails too
 			c.mu.Unlock()
 			return nil, ErrCallbacksInstalled
 		}
-		if c.dgramIn.len() > 0 {
-			d := c.dgramIn.popFront()
-			if c.dgramIn.len() > 0 {
-				signal(c.dgramWake)
+		if dg.in.len() > 0 {
+			d := dg.in.popFront()
+			if dg.in.len() > 0 {
+				signal(dg.wake)
 			}
-			c.dgramIn.shrink()
+			dg.in.shrink()
 			c.mu.Unlock()
 			return d, nil
 		}
@@ -417,10 +420,10 @@ func (c *conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 			c.mu.Unlock()
 			return nil, err
 		}
-		if c.dgramWake == nil {
-			c.dgramWake = make(chan struct{}, 1)
+		if dg.wake == nil {
+			dg.wake = make(chan struct{}, 1)
 		}
-		wake := c.dgramWake
+		wake := dg.wake
 		c.mu.Unlock()
 		select {
 		case <-wake:
@@ -463,5 +466,44 @@ func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// dgramState is a Conn's datagram queues, kept apart from the Conn until
+// it first sends, receives or waits for a datagram.
+type dgramState struct {
+	out  deque[[]byte]
+	in   deque[[]byte]
+	wake chan struct{}
+}
+
+// datagrams returns the Conn's datagram queues, making them on first use.
+// c.mu is held.
+func (c *conn) datagrams() *dgramState {
+	if c.dg == nil {
+		c.dg = new(dgramState)
+	}
+	return c.dg
+}
+
+func (d *dgramState) outLen() int {
+	if d == nil {
+		return 0
+	}
+	return d.out.len()
+}
+
+func (d *dgramState) inLen() int {
+	if d == nil {
+		return 0
+	}
+	return d.in.len()
+}
+
+// release gives back rings that grew large and are empty again.
+func (d *dgramState) release() {
+	if d != nil {
+		d.out.shrink()
+		d.in.shrink()
 	}
 }

@@ -1,25 +1,27 @@
 package reliable
 
 // deque is a growable ring buffer: push at the back, pop at the front,
-// index from the front. Steady-state use allocates nothing.
+// index from the front. Steady-state use allocates nothing. Its indexes
+// are 32-bit (a Conn holds eight deques, and its size is what an idle Conn
+// costs); no queue comes near 2^31 entries.
 type deque[T any] struct {
 	buf  []T
-	head int
-	n    int
+	head int32
+	n    int32
 }
 
-func (d *deque[T]) len() int { return d.n }
+func (d *deque[T]) len() int { return int(d.n) }
 
 func (d *deque[T]) pushBack(v T) {
-	if d.n == len(d.buf) {
+	if int(d.n) == len(d.buf) {
 		d.grow()
 	}
-	d.buf[(d.head+d.n)&(len(d.buf)-1)] = v
+	d.buf[int(d.head+d.n)&(len(d.buf)-1)] = v
 	d.n++
 }
 
 // at returns a pointer to the i-th element from the front (0 ≤ i < len).
-func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)&(len(d.buf)-1)] }
+func (d *deque[T]) at(i int) *T { return &d.buf[(int(d.head)+i)&(len(d.buf)-1)] }
 
 func (d *deque[T]) front() *T { return d.at(0) }
 
@@ -27,7 +29,7 @@ func (d *deque[T]) popFront() T {
 	var zero T
 	v := d.buf[d.head]
 	d.buf[d.head] = zero
-	d.head = (d.head + 1) & (len(d.buf) - 1)
+	d.head = (d.head + 1) & int32(len(d.buf)-1)
 	d.n--
 	return v
 }
@@ -39,7 +41,7 @@ func (d *deque[T]) grow() {
 		size = 4
 	}
 	nb := make([]T, size)
-	for i := 0; i < d.n; i++ {
+	for i := 0; i < int(d.n); i++ {
 		nb[i] = *d.at(i)
 	}
 	d.buf, d.head = nb, 0

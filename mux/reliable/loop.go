@@ -158,11 +158,11 @@ func (m *Muxer) setTimer(c *conn, at time.Duration) {
 	m.mu.Lock()
 	if at == noDeadline {
 		if c.heapIdx > 0 {
-			heap.Remove(&m.timers, c.heapIdx-1)
+			heap.Remove(&m.timers, int(c.heapIdx-1))
 		}
 	} else if c.heapIdx > 0 {
 		c.timerAt = at
-		heap.Fix(&m.timers, c.heapIdx-1)
+		heap.Fix(&m.timers, int(c.heapIdx-1))
 	} else {
 		c.timerAt = at
 		heap.Push(&m.timers, c)
@@ -264,7 +264,7 @@ func (m *Muxer) service(c *conn, bufs [][]byte) {
 		m.mu.Lock()
 		delete(m.conns, c)
 		if c.heapIdx > 0 {
-			heap.Remove(&m.timers, c.heapIdx-1)
+			heap.Remove(&m.timers, int(c.heapIdx-1))
 		}
 		m.mu.Unlock()
 		c.deliver() // onClose
@@ -286,8 +286,8 @@ func growBufs(bufs [][]byte, size int) {
 // sendPackets hands the packets to the session, at once when it can batch.
 func (m *Muxer) sendPackets(c *conn, pkts [][]byte) {
 	var err error
-	if c.batch != nil && len(pkts) > 1 {
-		_, err = c.batch.SendBatch(pkts)
+	if bs, ok := c.sess.(mux.BatchSender); ok && len(pkts) > 1 {
+		_, err = bs.SendBatch(pkts)
 	} else {
 		for _, p := range pkts {
 			if err = c.sess.Send(p); err != nil {
@@ -312,11 +312,11 @@ func (h connHeap) Len() int           { return len(h) }
 func (h connHeap) Less(i, j int) bool { return h[i].timerAt < h[j].timerAt }
 func (h connHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i+1, j+1
+	h[i].heapIdx, h[j].heapIdx = int32(i+1), int32(j+1)
 }
 func (h *connHeap) Push(x any) {
 	c := x.(*conn)
-	c.heapIdx = len(*h) + 1
+	c.heapIdx = int32(len(*h) + 1)
 	*h = append(*h, c)
 }
 func (h *connHeap) Pop() any {

@@ -265,7 +265,9 @@ func (c *conn) detectLoss(now time.Duration) int {
 			largestLostSent = max(largestLostSent, p.sentAt)
 			c.stats.packetsLost++
 			c.stats.bytesLost += uint64(p.size)
-			c.path.lost++
+			if c.path != nil {
+				c.path.lost++
+			}
 		}
 	}
 	if lostBytes > 0 {

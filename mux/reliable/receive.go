@@ -75,7 +75,7 @@ func (c *conn) handleFrames(b []byte, now time.Duration) (eliciting bool, err er
 		case t == typePing:
 			n, err = parsePingFrame(b)
 		case t == typeAck:
-			f := &c.rxAck
+			f := &c.ack.scratch // see ackState.scratch
 			if n, err = parseAckFrame(b, f); err == nil {
 				err = c.onAckFrame(f, now)
 			}
@@ -320,12 +320,13 @@ func (c *conn) onMaxStreamData(f maxStreamDataFrame) error {
 }
 
 func (c *conn) onDatagram(f datagramFrame) {
-	if c.dgramIn.len() >= c.m.cfg.MaxDatagramQueue {
+	if c.dg.inLen() >= c.m.cfg.MaxDatagramQueue {
 		c.stats.datagramsDropped++
 		return
 	}
-	c.dgramIn.pushBack(append([]byte(nil), f.data...))
-	signal(c.dgramWake)
+	dg := c.datagrams()
+	dg.in.pushBack(append([]byte(nil), f.data...))
+	signal(dg.wake)
 }
 
 // onConsumed returns flow-control credit for n bytes the application read

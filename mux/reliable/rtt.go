@@ -65,8 +65,8 @@ func (r *rttStats) reset() { *r = rttStats{} }
 // window of time or rounds, keeping the best three candidates as Kathleen
 // Nichols' algorithm (used by BBR) does, in constant space.
 type windowedFilter struct {
-	isMin bool
 	est   [3]struct{ v, t int64 }
+	isMin bool
 	set   bool
 }
 

@@ -52,7 +52,7 @@ func (c *conn) buildPackets(now time.Duration, bufs [][]byte) (n int, more bool)
 
 // hasPending reports whether anything but an ACK waits to be sent.
 func (c *conn) hasPending() bool {
-	return c.sendQ.len() > 0 || c.ctrlQ.len() > 0 || c.dgramOut.len() > 0 ||
+	return c.sendQ.len() > 0 || c.ctrlQ.len() > 0 || c.dg.outLen() > 0 ||
 		c.needMaxData || c.needMaxStreams || c.needAckFreq || c.needPing || c.probes > 0
 }
 
@@ -75,10 +75,10 @@ func (c *conn) buildPacket(b []byte, now time.Duration, data bool) ([]byte, bool
 	if data {
 		start := len(b)
 		b = c.appendControlFrames(b, limit)
-		for c.dgramOut.len() > 0 {
-			d := *c.dgramOut.front()
+		for c.dg.outLen() > 0 {
+			d := *c.dg.out.front()
 			if len(d) > c.maxDatagramLocked() {
-				c.dgramOut.popFront() // the packet size shrank under it
+				c.dg.out.popFront() // the packet size shrank under it
 				c.stats.datagramsDropped++
 				continue
 			}
@@ -86,9 +86,9 @@ func (c *conn) buildPacket(b []byte, now time.Duration, data bool) ([]byte, bool
 				break
 			}
 			b = datagramFrame{data: d}.append(b)
-			c.dgramOut.popFront()
+			c.dg.out.popFront()
 		}
-		c.dgramOut.shrink()
+		c.dg.release()
 		b = c.appendStreamFrames(b, limit)
 		if c.needPing || (c.probes > 0 && len(b) == start) {
 			b = appendPingFrame(b)

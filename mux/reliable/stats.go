@@ -40,7 +40,7 @@ func (c *conn) statsLocked() transport.Stats {
 		BytesLost:        c.stats.bytesLost,
 		Retransmissions:  c.stats.retransmissions,
 		Path:             c.pathKind(),
-		Opened:           c.opened,
+		Opened:           c.m.epoch.Add(c.opened),
 	}
 	if c.rtt.hasSample {
 		s.SmoothedRTT, s.MinRTT, s.LatestRTT, s.RTTVar = c.rtt.smoothed, c.rtt.min, c.rtt.latest, c.rtt.rttvar
@@ -90,6 +90,11 @@ func (c *conn) SubscribePathChanges() (<-chan transport.PathEvent, func()) {
 		close(ch)
 		return ch, func() {}
 	}
+	if c.path == nil {
+		// Watching starts with the first subscriber; until then the
+		// watch counted nothing but the losses, which Stats has.
+		c.path = &pathWatch{lost: c.stats.packetsLost}
+	}
 	c.path.subs = append(c.path.subs, ch)
 	c.mu.Unlock()
 	var once sync.Once
@@ -109,6 +114,9 @@ func (c *conn) SubscribePathChanges() (<-chan transport.PathEvent, func()) {
 }
 
 func (w *pathWatch) closeAll() {
+	if w == nil {
+		return
+	}
 	for _, ch := range w.subs {
 		close(ch)
 	}
@@ -140,7 +148,7 @@ func (w *pathWatch) publish(c *conn, change transport.PathChange) {
 // onAck evaluates RTT, loss and bandwidth changes, at most once per RTT
 // (and per 100 ms).
 func (w *pathWatch) onAck(c *conn, now time.Duration) {
-	if len(w.subs) == 0 || now-w.lastCheck < max(pathCheckMin, c.rtt.srtt()) {
+	if w == nil || len(w.subs) == 0 || now-w.lastCheck < max(pathCheckMin, c.rtt.srtt()) {
 		return
 	}
 	w.lastCheck = now
@@ -193,10 +201,12 @@ func (c *conn) checkPath(now time.Duration) {
 		c.rtt.reset()
 		c.bwFilter.reset()
 		c.pacer.setRate(c.cc.pacingRate(0), c.maxPacket)
-		c.path.rtt, c.path.bw = 0, 0
+		if c.path != nil {
+			c.path.rtt, c.path.bw = 0, 0
+		}
 	}
 	c.m.cfg.Logger.Debug("mux: path moved", "peer", c.sess.RemotePeer(), "from", old, "to", addr)
-	if len(c.path.subs) > 0 {
+	if c.path != nil && len(c.path.subs) > 0 {
 		c.path.publish(c, transport.PathAddressChanged)
 	}
 }
