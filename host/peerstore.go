@@ -5,9 +5,9 @@ import (
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ipv8/go-ipv8/internal/lru"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocol"
 )

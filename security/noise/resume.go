@@ -6,9 +6,9 @@ import (
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/crypto/blake2s"
 
+	"github.com/ipv8/go-ipv8/internal/lru"
 	"github.com/ipv8/go-ipv8/peer"
 )
 
