@@ -112,12 +112,35 @@ func TestBatchWithOneForgedSignatureDeliversTheOther63(t *testing.T) {
 	if es.Batches != 1 || es.BatchFailures != 1 {
 		t.Fatalf("endpoint stats %+v: want one batch, failed", es)
 	}
-	// A failed batch makes the next one go one by one; the one after is a
-	// batch again, and passes.
+	// The failure halved the batch size; a good batch grows it by 8.
+	if r.ep.work.v.size != maxBatch/2 {
+		t.Fatalf("batch size after a failure %d, want %d", r.ep.work.v.size, maxBatch/2)
+	}
 	r.ep.process(inbounds(signedFrom(t, 64)), &r.ep.work)
-	r.ep.process(inbounds(signedFrom(t, 64)), &r.ep.work)
-	if es := r.ep.Stats(); es.Batches != 2 || es.BatchFailures != 1 || r.c.Stats().Delivered != 63+128 {
-		t.Fatalf("after two good rounds: %+v, delivered %d", es, r.c.Stats().Delivered)
+	if es := r.ep.Stats(); es.Batches != 2 || es.BatchFailures != 1 || r.c.Stats().Delivered != 63+64 || r.ep.work.v.size != maxBatch/2+8 {
+		t.Fatalf("after a good round: %+v, delivered %d, size %d", es, r.c.Stats().Delivered, r.ep.work.v.size)
+	}
+}
+
+// Under a stream of forgeries the batch size shrinks to one by one: the
+// forgeries are each dropped, the good ones delivered, and few batches are
+// wasted.
+func TestForgeryStreamShrinksBatchesToOneByOne(t *testing.T) {
+	r := newBatchRig(t, EndpointConfig{})
+	pkts := signedFrom(t, 256)
+	for i := 0; i < len(pkts); i += 2 {
+		pkts[i][len(pkts[i])-40] ^= 0x01 // a byte of S, which stays canonical
+	}
+	for i := 0; i < len(pkts); i += 32 {
+		r.ep.process(inbounds(pkts[i:i+32]), &r.ep.work)
+	}
+	st, es := r.c.Stats(), r.ep.Stats()
+	if st.BadSignature != 128 || st.Delivered != 128 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("%d batches, %d failed, size now %d", es.Batches, es.BatchFailures, r.ep.work.v.size)
+	if es.BatchFailures > 64 || r.ep.work.v.size > 2 {
+		t.Fatalf("%d failed batches, size now %d: the size did not shrink", es.BatchFailures, r.ep.work.v.size)
 	}
 }
 
