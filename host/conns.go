@@ -159,10 +159,9 @@ func (h *Host) addConn(c transport.Conn, inbound bool) transport.Conn {
 			h.wg.Add(1)
 			time.AfterFunc(identifyDelay, func() {
 				defer h.wg.Done()
-				select {
-				case <-h.ctx.Done():
-				case <-c.Done():
-				default:
+				// transport.Ended, not Done: Done would make the Conn keep a
+				// channel for the rest of its life.
+				if h.ctx.Err() == nil && !transport.Ended(c) {
 					h.identifyPeer(c)
 				}
 			})
@@ -354,12 +353,10 @@ func (h *Host) liveConn(p peer.ID) *connEntry {
 	if e == nil {
 		return nil
 	}
-	select {
-	case <-e.conn.Done():
+	if transport.Ended(e.conn) {
 		return nil
-	default:
-		return e
 	}
+	return e
 }
 
 func ctxErr(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -41,11 +42,12 @@ type conn struct {
 	needMaxStreams  bool
 	needMaxData     bool
 	needPing        bool
+	ended           atomic.Bool // finished, readable without the lock (Finished)
 
 	// Lifecycle.
-	closeErr  error       // what operations return after the close
-	closeSend *closeFrame // a CLOSE frame still to send
-	done      chan struct{}
+	closeErr  error         // what operations return after the close
+	closeSend *closeFrame   // a CLOSE frame still to send
+	done      chan struct{} // made by the first Done (most Conns are never waited on)
 
 	// Packet sizes.
 	maxPacket int
@@ -135,7 +137,6 @@ func newConn(m *Muxer, sess security.Session, initiator bool) *conn {
 		sess:            sess,
 		initiator:       initiator,
 		opened:          now,
-		done:            make(chan struct{}),
 		peerMaxStreams:  initialMaxStreams,
 		maxRemote:       uint64(m.cfg.MaxIncomingStreams),
 		peerMaxData:     initialConnWindow,
@@ -169,8 +170,31 @@ func (c *conn) RemotePeer() peer.ID              { return c.sess.RemotePeer() }
 func (c *conn) RemotePublicKey() *peer.PublicKey { return c.sess.RemotePublicKey() }
 func (c *conn) LocalMultiaddr() ma.Multiaddr     { return c.m.cfg.LocalAddr }
 func (c *conn) Transport() string                { return "udp" }
-func (c *conn) Done() <-chan struct{}            { return c.done }
 func (c *conn) Close() error                     { return c.CloseWithError(transport.CodeNoError, "") }
+
+// Done is closed when the Conn has ended. The channel is made on the first
+// call: an idle Conn nobody waits on should not hold one (Finished answers
+// the same question without it).
+func (c *conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
+
+// Finished reports whether the Conn has ended (Done is closed), without
+// making a channel or taking the Conn's lock.
+func (c *conn) Finished() bool { return c.ended.Load() }
+
+// closedChan is the Done of a Conn that ended before anyone asked.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 func (c *conn) String() string {
 	return fmt.Sprintf("mux conn to %s", c.sess.RemotePeer().ShortString())
 }
@@ -197,7 +221,7 @@ func (c *conn) CloseWithError(code transport.ErrorCode, reason string) error {
 	c.mu.Unlock()
 	c.m.schedule(c)
 	select {
-	case <-c.done:
+	case <-c.Done():
 	case <-c.m.exited: // the Muxer closed meanwhile and finished every conn
 	}
 	return nil
@@ -220,7 +244,7 @@ func (c *conn) Abort(code transport.ErrorCode, cause error) error {
 	c.mu.Unlock()
 	c.m.schedule(c)
 	select {
-	case <-c.done:
+	case <-c.Done():
 	case <-c.m.exited:
 	}
 	return nil
@@ -267,7 +291,12 @@ func (c *conn) finishLocked() {
 	if c.dg != nil {
 		c.dg.out, c.dg.in = deque[[]byte]{}, deque[[]byte]{}
 	}
-	close(c.done)
+	c.ended.Store(true)
+	if c.done == nil {
+		c.done = closedChan
+	} else {
+		close(c.done)
+	}
 }
 
 // OpenStream opens a stream for p. Its STREAM_OPEN frame carries p and the

@@ -123,3 +123,40 @@ func TestIdleConnReleasesSentHistory(t *testing.T) {
 	}
 	echo()
 }
+
+// TestConnDoneMadeOnDemand: a Conn nobody waited on holds no Done channel;
+// Finished tells whether it ended, Done asked after the end is closed, and
+// Done asked before it is closed by it.
+func TestConnDoneMadeOnDemand(t *testing.T) {
+	p := loopbackPair(t, Config{}, plainPayload)
+	client, server := p.client.(*conn), p.server.(*conn)
+	for _, c := range []*conn{client, server} {
+		c.mu.Lock()
+		held := c.done != nil
+		c.mu.Unlock()
+		if held {
+			t.Fatal("a Conn nobody waited on made its Done channel")
+		}
+		if c.Finished() || transport.Ended(c) {
+			t.Fatal("a live Conn reports it ended")
+		}
+	}
+	waiting := server.Done()
+	client.Close()
+	if !client.Finished() || !transport.Ended(client) {
+		t.Fatal("a closed Conn does not report it ended")
+	}
+	select {
+	case <-client.Done():
+	default:
+		t.Fatal("Done asked after the close is not closed")
+	}
+	select {
+	case <-waiting: // the CLOSE frame ends the server's Conn
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done asked before the end was not closed by it")
+	}
+	if !server.Finished() {
+		t.Fatal("Finished false after Done closed")
+	}
+}

@@ -29,7 +29,7 @@ func newConnTable() *connTable {
 
 func (ct *connTable) get(s security.Session) transport.Conn {
 	c := ct.m[s]
-	if c != nil && isDone(c.Done()) {
+	if c != nil && transport.Ended(c) {
 		delete(ct.m, s)
 		return nil
 	}
@@ -40,7 +40,7 @@ func (ct *connTable) add(s security.Session, c transport.Conn) {
 	ct.m[s] = c
 	if len(ct.m) >= 2*ct.sweepSize {
 		for s, c := range ct.m {
-			if isDone(c.Done()) {
+			if transport.Ended(c) { // Done would make an idle Conn keep a channel
 				delete(ct.m, s)
 			}
 		}
