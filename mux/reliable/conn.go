@@ -42,6 +42,7 @@ type conn struct {
 	needMaxStreams  bool
 	needMaxData     bool
 	needPing        bool
+	inList          bool        // on the Muxer's list (Muxer.mu)
 	ended           atomic.Bool // finished, readable without the lock (Finished)
 
 	// Lifecycle.
@@ -52,11 +53,12 @@ type conn struct {
 	// Packet sizes.
 	maxPacket int
 
-	// Event loop bookkeeping: heapIdx and timerAt belong to the Muxer (its
-	// mutex); timerSet is the deadline last handed to it.
-	heapIdx  int32
-	timerAt  time.Duration
-	timerSet time.Duration
+	// Event loop bookkeeping: heapIdx, timerAt and the list links belong to
+	// the Muxer (its mutex); timerSet is the deadline last handed to it.
+	listPrev, listNext *conn
+	heapIdx            int32
+	timerAt            time.Duration
+	timerSet           time.Duration
 
 	// Receive side of packet numbers: what to acknowledge.
 	ack ackState

@@ -88,8 +88,8 @@ func TestDeadlineWorksAfterRelease(t *testing.T) {
 }
 
 // TestIdleConnReleasesSentHistory: once everything a Conn sent is
-// acknowledged, it holds no sent-packet history (nor its frame records),
-// and a stream opened afterwards still works.
+// acknowledged, it holds no sent-packet history (nor its frame records)
+// and no send queues, and a stream opened afterwards still works.
 func TestIdleConnReleasesSentHistory(t *testing.T) {
 	p := loopbackPair(t, Config{}, plainPayload)
 	ctx := ctxT(t, 20*time.Second)
@@ -118,7 +118,8 @@ func TestIdleConnReleasesSentHistory(t *testing.T) {
 		waitFor(t, func() bool {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			return c.sent.len() == 0 && c.sent.buf == nil && c.frames.buf == nil
+			return c.sent.len() == 0 && c.sent.buf == nil && c.frames.buf == nil &&
+				c.sendQ.buf == nil && c.ctrlQ.buf == nil
 		}, "the acknowledged history to be released")
 	}
 	echo()

@@ -45,7 +45,7 @@ type Muxer struct {
 	mu     sync.Mutex
 	ready  []*conn
 	timers connHeap
-	conns  map[*conn]struct{}
+	conns  connList
 	closed bool
 	wake   chan struct{}
 	stop   chan struct{}
@@ -59,7 +59,6 @@ func New(cfg Config) *Muxer {
 	m := &Muxer{
 		cfg:    cfg.withDefaults(),
 		epoch:  time.Now(),
-		conns:  make(map[*conn]struct{}),
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
@@ -83,7 +82,7 @@ func (m *Muxer) NewConn(sess security.Session, initiator bool) (transport.Conn, 
 		m.mu.Unlock()
 		return nil, ErrMuxerClosed
 	}
-	m.conns[c] = struct{}{}
+	m.conns.add(c)
 	m.mu.Unlock()
 	c.mu.Lock()
 	c.updateTimerLocked(m.now())
@@ -105,10 +104,7 @@ func (m *Muxer) Close() error {
 		return nil
 	}
 	m.closed = true
-	conns := make([]*conn, 0, len(m.conns))
-	for c := range m.conns {
-		conns = append(conns, c)
-	}
+	conns := m.conns.all()
 	m.mu.Unlock()
 	for _, c := range conns {
 		c.CloseWithError(transport.CodeConnClosing, "muxer closed")
@@ -117,11 +113,10 @@ func (m *Muxer) Close() error {
 	<-m.exited
 	// Finish what the loop did not (a conn closed concurrently by its user).
 	m.mu.Lock()
-	rest := make([]*conn, 0, len(m.conns))
-	for c := range m.conns {
-		rest = append(rest, c)
+	rest := m.conns.all()
+	for _, c := range rest {
+		m.conns.remove(c)
 	}
-	clear(m.conns)
 	m.mu.Unlock()
 	for _, c := range rest {
 		c.mu.Lock()
@@ -262,7 +257,7 @@ func (m *Muxer) service(c *conn, bufs [][]byte) {
 		c.mu.Unlock()
 		c.sess.Close()
 		m.mu.Lock()
-		delete(m.conns, c)
+		m.conns.remove(c)
 		if c.heapIdx > 0 {
 			heap.Remove(&m.timers, int(c.heapIdx-1))
 		}
@@ -326,4 +321,44 @@ func (h *connHeap) Pop() any {
 	*h = old[:len(old)-1]
 	c.heapIdx = 0
 	return c
+}
+
+// connList is the Muxer's connections, linked through the conns themselves
+// (a map would cost each Conn a table slot); guarded by Muxer.mu.
+type connList struct {
+	head *conn
+	n    int
+}
+
+func (l *connList) add(c *conn) {
+	c.listPrev, c.listNext, c.inList = nil, l.head, true
+	if l.head != nil {
+		l.head.listPrev = c
+	}
+	l.head = c
+	l.n++
+}
+
+func (l *connList) remove(c *conn) {
+	if !c.inList {
+		return
+	}
+	if c.listPrev != nil {
+		c.listPrev.listNext = c.listNext
+	} else {
+		l.head = c.listNext
+	}
+	if c.listNext != nil {
+		c.listNext.listPrev = c.listPrev
+	}
+	c.listPrev, c.listNext, c.inList = nil, nil, false
+	l.n--
+}
+
+func (l *connList) all() []*conn {
+	out := make([]*conn, 0, l.n)
+	for c := l.head; c != nil; c = c.listNext {
+		out = append(out, c)
+	}
+	return out
 }
