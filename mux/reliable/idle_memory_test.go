@@ -4,6 +4,7 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ipv8/go-ipv8/transport"
 )
@@ -159,5 +160,13 @@ func TestConnDoneMadeOnDemand(t *testing.T) {
 	}
 	if !server.Finished() {
 		t.Fatal("Finished false after Done closed")
+	}
+}
+
+// TestIdleConnStructFitsItsBudget guards the size that decides most of
+// what an idle Conn costs: 1152 bytes (an allocation size class).
+func TestIdleConnStructFitsItsBudget(t *testing.T) {
+	if n := unsafe.Sizeof(conn{}); n > 1152 {
+		t.Errorf("conn is %d bytes, budget 1152", n)
 	}
 }

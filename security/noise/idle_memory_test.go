@@ -3,6 +3,7 @@ package noise
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestConfirmedResponderForgetsHandshake: once the initiator's first
@@ -83,5 +84,21 @@ func TestSessionDoneMadeOnDemand(t *testing.T) {
 	}
 	if !sb.(*session).Closed() {
 		t.Fatal("Closed false after the peer closed")
+	}
+}
+
+// TestIdleSessionStructsFitTheirBudget guards the sizes that decide what
+// an idle session costs (the budget is 4 KiB a session for the
+// whole stack): a session and its one keypair, each 384 bytes (an
+// allocation size class), with the replay window's 2048 packets.
+func TestIdleSessionStructsFitTheirBudget(t *testing.T) {
+	if n := unsafe.Sizeof(session{}); n > 384 {
+		t.Errorf("session is %d bytes, budget 384", n)
+	}
+	if n := unsafe.Sizeof(keypair{}); n > 384 {
+		t.Errorf("keypair is %d bytes, budget 384", n)
+	}
+	if ReplayWindow < 2048 {
+		t.Errorf("replay window %d, at least 2048 required", ReplayWindow)
 	}
 }

@@ -14,22 +14,25 @@ import (
 type keypair struct {
 	localIndex  uint32 // receivers address packets to us with it
 	remoteIndex uint32 // we address packets with it
-	initiator   bool   // we initiated the handshake that made it
 	created     time.Time
 	sess        *session
 
 	// mu guards the keys against being wiped while a packet is sealed or
 	// opened with them: Seal and Open hold it shared, wipe exclusively.
-	mu    sync.RWMutex
-	send  *aeadCipher
-	recv  *aeadCipher
-	wiped bool
+	mu   sync.RWMutex
+	send *aeadCipher
+	recv *aeadCipher
 
 	sendCounter atomic.Uint64 // the next counter to send
-	rekeyDue    atomic.Bool   // set by the session's timer: Send starts a rekey
 	replay      replayWindow
-	peerAES     atomic.Bool // the peer opens AES-GCM under these keys (an authenticated packet said so)
-	inbound     *inbound    // the responder's handshake that made it, until confirmed
+	inbound     *inbound // the responder's handshake that made it, until confirmed
+
+	// The flags last, together, so that a keypair fits 384 bytes: every
+	// session holds one for as long as it lives.
+	initiator bool        // we initiated the handshake that made it
+	wiped     bool        // under mu
+	rekeyDue  atomic.Bool // set by the session's timer: Send starts a rekey
+	peerAES   atomic.Bool // the peer opens AES-GCM under these keys (an authenticated packet said so)
 }
 
 // seal appends the sealed packet (header + ciphertext) for payload to dst;

@@ -1,33 +1,33 @@
 package noise
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
-// The replay window is a ring of 64-bit words (RFC 6479's layout): a bit per
-// counter value, covering ReplayWindow counters below the highest seen.
-// Moving the window forward clears whole words, so the cost of a packet
-// does not depend on how far the counter jumped.
+// The replay window is a ring of bits, one per counter value, covering the
+// ReplayWindow counters up to the highest accepted: counter c lives at bit
+// c mod ReplayWindow. When the highest counter moves forward, the bits of
+// the counters it passes are cleared (they held counters that just fell
+// out of the window), a word at a time where whole words are passed, so a
+// packet costs at most one sweep of the ring however far the counter
+// jumped. Unlike RFC 6479's layout, which clears only whole words and so
+// needs a spare one, the ring is exactly the window: 256 bytes for 2048
+// packets, which keeps a keypair in the allocator's 384-byte size class.
 const (
 	replayWordBits = 64
-	// replayWords is the ring's length: 33 words give the 2048-packet
-	// window specified in 264 bytes per receiving key. One word fewer than
-	// before keeps a keypair (which holds the window) in the allocator's
-	// 416-byte size class instead of the 448 one, for every session. A
-	// power of two would make the ring index a mask instead of a (constant,
-	// compiled to a multiplication) modulo, at twice the memory.
-	replayWords = 33
+	replayWords    = 32
 	// ReplayWindow is how far behind the highest counter received a packet
-	// may arrive and still be accepted once. One word of the ring is the
-	// one being filled, so the guaranteed window is one word short of the
-	// ring.
-	ReplayWindow = (replayWords - 1) * replayWordBits // 2048
+	// may arrive and still be accepted once: counters highest-2047 to
+	// highest.
+	ReplayWindow = replayWords * replayWordBits // 2048
 )
 
 // replayWindow drops duplicated and replayed packets of one receiving key.
 type replayWindow struct {
-	mu      sync.Mutex
-	highest uint64 // highest counter accepted
-	any     bool   // a counter was accepted
-	ring    [replayWords]uint64
+	mu   sync.Mutex
+	next uint64 // one past the highest counter accepted; 0 before the first
+	ring [replayWords]uint64
 }
 
 // check reports whether counter may still be accepted (it is within the
@@ -41,14 +41,16 @@ func (w *replayWindow) check(counter uint64) bool {
 }
 
 func (w *replayWindow) acceptableLocked(counter uint64) bool {
-	if !w.any || counter > w.highest {
+	if counter == math.MaxUint64 {
+		return false // Noise reserves the last nonce; next could not hold it
+	}
+	if counter >= w.next {
 		return true
 	}
-	if w.highest-counter >= ReplayWindow {
+	if w.next-1-counter >= ReplayWindow {
 		return false
 	}
-	word := (counter / replayWordBits) % replayWords
-	return w.ring[word]&(1<<(counter%replayWordBits)) == 0
+	return w.ring[(counter%ReplayWindow)/replayWordBits]&(1<<(counter%replayWordBits)) == 0
 }
 
 // update records counter. It returns ok=false when the counter was seen or
@@ -60,25 +62,34 @@ func (w *replayWindow) update(counter uint64) (ok, newest bool) {
 	if !w.acceptableLocked(counter) {
 		return false, false
 	}
-	if !w.any || counter > w.highest {
-		// Clear the words between the old highest and the new one.
-		from := w.highest / replayWordBits
-		to := counter / replayWordBits
-		if !w.any {
-			from = to
-			w.ring[to%replayWords] = 0
+	if counter >= w.next {
+		// The counters from next to counter enter the window: their bits
+		// still describe counters ReplayWindow older, which leave it.
+		if w.next == 0 || counter-w.next >= ReplayWindow {
+			w.ring = [replayWords]uint64{}
+		} else {
+			w.clearBits(w.next, counter-w.next+1)
 		}
-		n := to - from
-		if n > replayWords {
-			n = replayWords
-		}
-		for i := uint64(1); i <= n; i++ {
-			w.ring[(from+i)%replayWords] = 0
-		}
-		w.highest = counter
-		w.any = true
+		w.next = counter + 1
 		newest = true
 	}
-	w.ring[(counter/replayWordBits)%replayWords] |= 1 << (counter % replayWordBits)
+	w.ring[(counter%ReplayWindow)/replayWordBits] |= 1 << (counter % replayWordBits)
 	return true, newest
+}
+
+// clearBits clears the bits of the n counters from start on (n ≤
+// ReplayWindow).
+func (w *replayWindow) clearBits(start, n uint64) {
+	for n > 0 {
+		pos := start % ReplayWindow
+		bit := pos % replayWordBits
+		k := min(n, replayWordBits-bit)
+		mask := ^uint64(0)
+		if k < replayWordBits {
+			mask = (1<<k - 1) << bit
+		}
+		w.ring[pos/replayWordBits] &^= mask
+		start += k
+		n -= k
+	}
 }

@@ -234,10 +234,10 @@ func (s *session) rescheduleLocked(now time.Time) {
 		consider(cur.created.Add(s.t.cfg.RejectAfterTime))
 	}
 	if next.IsZero() {
-		s.t.timers.cancel(s.timer)
+		s.t.timers.cancel(&s.timer)
 		return
 	}
-	s.t.timers.schedule(s.timer, next)
+	s.t.timers.schedule(&s.timer, next)
 }
 
 // onTimer runs whatever deadlines of the session have passed.
