@@ -1,9 +1,9 @@
 // Package noise secures datagrams between two go-ipv8 peers with the Noise
-// Protocol Framework (flynn/noise): Noise_IK_25519_ChaChaPoly_BLAKE2s when
-// the dialler knows the responder's peer ID (one round trip, and the first
-// flight carries data), Noise_XX when it knows only an address. It runs on
-// the host's one UDP port (transport.Port) and implements
-// security.SecureTransport.
+// Protocol Framework: Noise_IK_25519_ChaChaPoly_BLAKE2s (ik.go) when the
+// dialler knows the responder's peer ID (one round trip, and the first
+// flight carries data), Noise_XX (through flynn/noise) when it knows only
+// an address. It runs on the host's one UDP port (transport.Port) and
+// implements security.SecureTransport.
 //
 // A packet's life is spread over files named for its steps, as in
 // wireguard-go: the wire formats (packet_*.go, hello.go) apart from the

@@ -49,21 +49,14 @@ func (t *Transport) newNoise(p Pattern, initiator bool, static *localStatic, rs 
 	return hs, su, nil
 }
 
-// newKeypair turns the two cipher states of a finished handshake into a
-// keypair and wipes every other key the handshake held.
+// newKeypair turns the two cipher states of a finished XX handshake
+// (flynn/noise's) into a keypair and wipes every other key the handshake
+// held.
 func (t *Transport) newKeypair(localIndex, remoteIndex uint32, initiator bool, cs1, cs2 *noise.CipherState, su *suite) *keypair {
 	c1, _ := cs1.Cipher().(*aeadCipher)
 	c2, _ := cs2.Cipher().(*aeadCipher)
-	// A responder of IK made six ciphers (es, ss, ee, se, and the two
-	// transport keys); the second sealed message 1's payload, and 0-RTT
-	// packets that follow the initiation are opened with a key derived
-	// from it (early.go). It is kept until then, the others wiped.
-	var msg1 *aeadCipher
-	if !initiator && len(su.ciphers) == 6 {
-		msg1 = su.ciphers[1]
-	}
-	su.wipe(c1, c2, msg1)
-	return t.keypairOf(localIndex, remoteIndex, initiator, c1, c2, msg1)
+	su.wipe(c1, c2)
+	return t.keypairOf(localIndex, remoteIndex, initiator, c1, c2, nil)
 }
 
 // keypairOf makes a keypair of a handshake's two transport ciphers (c1
@@ -106,11 +99,12 @@ type handshake struct {
 
 	mu        sync.Mutex
 	pattern   Pattern
-	hs        *noise.HandshakeState
-	su        *suite
-	payload   []byte // message 1's payload, to rebuild the state after a forged reply
+	ik        symState              // IK: the state after message 1 (ik.go)
+	hs        *noise.HandshakeState // XX
+	su        *suite                // XX
+	payload   []byte                // XX message 1's payload, to rebuild the state after a forged reply
 	eph       *dhKeypair
-	broken    bool // a forged reply corrupted hs: rebuild before the next read
+	broken    bool // a forged reply corrupted hs (XX): rebuild before the next read
 	packet    []byte
 	mac1      [macLen]byte
 	sealKey   [32]byte
@@ -204,11 +198,12 @@ func (t *Transport) newInitiator(p Pattern, remoteID peer.ID, rs []byte, static 
 
 func (h *handshake) start() error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.finished {
+		h.mu.Unlock()
 		return nil
 	}
 	if err := h.buildInitiationLocked(); err != nil {
+		h.mu.Unlock()
 		if errors.Is(err, errAbandoned) {
 			return nil // the peer's handshake won before ours went out
 		}
@@ -218,6 +213,9 @@ func (h *handshake) start() error {
 	h.rto = h.t.cfg.RetransmitInitial
 	h.scheduleLocked() // before the write: whatever the reply causes finds the timer set
 	_ = h.t.write(h.path, h.packet)
+	h.mu.Unlock()
+	// The next handshake's key, made while this one waits for its answer.
+	h.t.ephs.refill(h.t.rng)
 	return nil
 }
 
@@ -227,23 +225,17 @@ func (h *handshake) buildInitiationLocked() error {
 		return h.buildResumeLocked()
 	}
 	t := h.t
-	if h.su != nil {
-		h.su.wipe()
-	}
-	eph, err := newEphemeral(t.rng)
+	h.wipeStateLocked()
+	eph, err := t.ephs.take(t.rng)
 	if err != nil {
 		return err
 	}
-	hs, su, err := h.newNoiseLocked(eph)
-	if err != nil {
-		eph.wipe()
-		return err
-	}
-	var payload []byte
+	var msg []byte
+	var sealed *aeadCipher // the cipher that sealed IK message 1's payload
 	if h.pattern == PatternIK {
 		hello := Hello{Timestamp: t.timestamp(), Ed25519: t.edPub}
 		if !h.claimHello(hello.Timestamp) {
-			su.wipe()
+			eph.wipe()
 			return errAbandoned
 		}
 		if h.rekey != nil {
@@ -254,29 +246,47 @@ func (h *handshake) buildInitiationLocked() error {
 			}
 			hello.Early = h.early
 		}
-		payload = hello.Append(nil)
+		var rs [32]byte
+		copy(rs[:], h.remoteStatic)
+		st, m, c, err := ikWrite1(eph, &h.static.kp, &rs, t.staticDH(h.static), hello.Append(nil))
+		if err != nil {
+			eph.wipe()
+			return err
+		}
+		h.ik, h.eph, msg, sealed = st, eph, m, c
 		h.sealKey = labelKey(labelCookie, h.remoteStatic)
 	} else {
+		hs, su, err := h.newNoiseLocked(eph)
+		if err != nil {
+			eph.wipe()
+			return err
+		}
 		// XX message 1 carries no payload of its own; it is padded so that
 		// the reply stays within three times its size.
+		var payload []byte
 		if pad := minXXInitiation - (initiationHeaderLen + keyLen + 2*macLen); pad > 0 {
 			payload = make([]byte, pad)
 		}
 		h.sealKey = t.xxSealKey
+		m, _, _, err := hs.WriteMessage(nil, payload)
+		if err != nil {
+			su.wipe()
+			return err
+		}
+		h.hs, h.su, h.payload, h.eph, msg = hs, su, payload, su.ephemeral, m
 	}
-	msg, _, _, err := hs.WriteMessage(nil, payload)
-	if err != nil {
-		su.wipe()
-		return err
-	}
-	h.hs, h.su, h.payload, h.eph, h.broken = hs, su, payload, su.ephemeral, false
+	h.broken = false
 	if h.earlyAEAD != nil {
 		h.earlyAEAD.wipe()
 		h.earlyAEAD = nil
 	}
-	if h.pre != nil && h.pattern == PatternIK && h.rekey == nil && len(su.ciphers) > 0 {
-		// The last cipher of IK message 1 (after es and ss) sealed its payload.
-		h.earlyAEAD = deriveEarlyKey(su.ciphers[len(su.ciphers)-1])
+	if sealed != nil {
+		if h.pre != nil && h.rekey == nil {
+			// 0-RTT packets are sealed under a key derived from message 1's
+			// payload key (after es and ss).
+			h.earlyAEAD = deriveEarlyKey(sealed)
+		}
+		sealed.wipe()
 	}
 	in := Initiation{Pattern: h.pattern, SenderIndex: h.localIndex, Message: msg}
 	pkt := in.Append(make([]byte, 0, initiationHeaderLen+len(msg)+2*macLen))
@@ -291,7 +301,22 @@ func (h *handshake) buildInitiationLocked() error {
 	return nil
 }
 
-// rebuildLocked restores the Noise state after a forged reply corrupted it
+// wipeStateLocked wipes the handshake state of the last message 1 (its
+// ephemeral key among it).
+func (h *handshake) wipeStateLocked() {
+	if h.su != nil {
+		h.su.wipe()
+		h.su = nil
+	}
+	h.hs = nil
+	h.ik.wipe()
+	if h.eph != nil {
+		h.eph.wipe()
+		h.eph = nil
+	}
+}
+
+// rebuildLocked restores the XX state after a forged reply corrupted it
 // (flynn/noise does not roll back a failed Diffie-Hellman), by replaying
 // message 1 with the same ephemeral key.
 func (h *handshake) rebuildLocked() error {
@@ -453,9 +478,7 @@ func (h *handshake) finishLocked(s *session, err error) {
 	h.finished = true
 	h.sess, h.err = s, err
 	h.t.timers.cancel(h.timer)
-	if h.su != nil {
-		h.su.wipe()
-	}
+	h.wipeStateLocked()
 	if h.earlyAEAD != nil {
 		h.earlyAEAD.wipe()
 		h.earlyAEAD = nil
@@ -505,13 +528,17 @@ func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 		h.onResumeResponseLocked(m)
 		return
 	}
+	if h.pattern == PatternIK {
+		h.onIKResponseLocked(m)
+		return
+	}
 	if h.broken {
 		if err := h.rebuildLocked(); err != nil {
 			h.mu.Unlock()
 			return
 		}
 	}
-	payload, cs1, cs2, err := h.hs.ReadMessage(nil, m.Message)
+	payload, _, _, err := h.hs.ReadMessage(nil, m.Message)
 	if err != nil {
 		// Forged or corrupted: keep waiting for the real reply.
 		h.broken = true
@@ -525,11 +552,30 @@ func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
 		return
 	}
-	if h.pattern == PatternIK {
-		h.completeIKLocked(m, &hello, cs1, cs2)
+	h.continueXXLocked(m, &hello)
+}
+
+// onIKResponseLocked reads IK message 2. A message that does not
+// authenticate leaves the state as it was (the real one may follow).
+func (h *handshake) onIKResponseLocked(m *Response) {
+	t := h.t
+	payload, c1, c2, err := ikRead2(&h.ik, h.eph, &h.static.kp, m.Message)
+	if err != nil {
+		h.mu.Unlock()
+		t.stats.droppedHandshake.Add(1)
 		return
 	}
-	h.continueXXLocked(m, &hello)
+	h.eph.wipe()
+	h.eph = nil
+	hello, err := ParseHello(payload)
+	if err != nil {
+		c1.wipe()
+		c2.wipe()
+		h.mu.Unlock()
+		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+		return
+	}
+	h.completeIKLocked(m, &hello, c1, c2)
 }
 
 // onResumeResponseLocked reads a resumption's message 2 and installs its
@@ -557,7 +603,7 @@ func (h *handshake) onResumeResponseLocked(m *Response) {
 	h.completeLocked(kp, tk.pub, tk.rs, hello.Timestamp, nil)
 }
 
-func (h *handshake) completeIKLocked(m *Response, hello *Hello, cs1, cs2 *noise.CipherState) {
+func (h *handshake) completeIKLocked(m *Response, hello *Hello, c1, c2 *aeadCipher) {
 	t := h.t
 	var pub *peer.PublicKey
 	if h.rekey != nil {
@@ -567,13 +613,14 @@ func (h *handshake) completeIKLocked(m *Response, hello *Hello, cs1, cs2 *noise.
 		var err error
 		pub, err = verifyIdentity(ed, h.remoteStatic, hello.X25519, hello.Signature)
 		if err != nil {
+			c1.wipe()
+			c2.wipe()
 			h.mu.Unlock()
 			h.fail(fmt.Errorf("%w: %v", security.ErrWrongPeer, err))
 			return
 		}
 	}
-	kp := t.newKeypair(h.localIndex, m.SenderIndex, true, cs1, cs2, h.su)
-	h.su = nil
+	kp := t.keypairOf(h.localIndex, m.SenderIndex, true, c1, c2, nil)
 	var rs [32]byte
 	copy(rs[:], h.remoteStatic)
 	h.completeLocked(kp, pub, rs, hello.Timestamp, nil)
@@ -694,12 +741,13 @@ func (h *handshake) completeLocked(kp *keypair, pub *peer.PublicKey, rs [32]byte
 	kp.sess = s
 	t.indexes.replace(kp.localIndex, indexEntry{kp: kp})
 	s.installInitiated(kp, confirm, remoteEpoch)
-	if h.pattern != PatternXX {
-		t.issueTicket(s, kp)
-	}
 	h.finishLocked(s, nil)
 	h.mu.Unlock()
 	h.endEarly(s, nil)
+	// The ticket serves the next dial: made once the dialler has its session.
+	if h.pattern != PatternXX {
+		t.issueTicket(s, kp)
+	}
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		t.log.Debug("session established", "remote", id.ShortString(), "pattern", h.pattern.String(), "initiator", true, "merged", merged)
 	}

@@ -221,29 +221,27 @@ func (t *Transport) judgeLocked(id peer.ID, ts, answerTS uint64, now time.Time) 
 // the keys, and answers with message 2 — made twice at most (retried):
 // see verdict.retry.
 func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, eph [32]byte, from netip.AddrPort, via Path, now time.Time, retried bool) {
-	hs, su, err := t.newNoise(PatternIK, false, static, nil, nil)
+	st, _, rs, payload, msg1, err := ikRead1(&static.kp, t.staticDH(static), in.Message)
 	if err != nil {
-		return
-	}
-	payload, _, _, err := hs.ReadMessage(nil, in.Message)
-	if err != nil {
-		su.wipe()
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
+	// wipe forgets the handshake's keys when it goes no further.
+	wipe := func() {
+		st.wipe()
+		msg1.wipe()
+	}
 	hello, err := ParseHello(payload)
 	if err != nil {
-		su.wipe()
+		wipe()
 		t.stats.droppedMalformed.Add(1)
 		return
 	}
-	var rs [32]byte
-	copy(rs[:], hs.PeerStatic())
 	var pub *peer.PublicKey
 	var id peer.ID
 	if hello.Rekey {
 		if len(hello.Ed25519) != 32 {
-			su.wipe()
+			wipe()
 			t.stats.droppedMalformed.Add(1)
 			return
 		}
@@ -252,7 +250,7 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 		s := t.sessions[id]
 		t.mu.Unlock()
 		if s == nil || s.isClosed() || s.remoteStatic != rs || s.localStatic != static {
-			su.wipe()
+			wipe()
 			t.stats.droppedStale.Add(1)
 			return
 		}
@@ -260,20 +258,20 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 	} else {
 		pub, err = verifyIdentity(hello.Ed25519, rs[:], hello.X25519, hello.Signature)
 		if err != nil {
-			su.wipe()
+			wipe()
 			t.stats.droppedHandshake.Add(1)
 			return
 		}
 		id = peer.IDFromPublicKey(pub)
 	}
 	if id == t.id {
-		su.wipe()
+		wipe()
 		return
 	}
 	// A replayed initiation is refused here, before message 2's two
 	// Diffie-Hellman operations.
 	if last, ok := t.lastInit.Peek(id); ok && hello.Timestamp <= last {
-		su.wipe()
+		wipe()
 		t.stats.droppedStale.Add(1)
 		return
 	}
@@ -284,9 +282,15 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 		mine.X25519 = t.primary.kp.public[:]
 		mine.Signature = t.sig
 	}
-	msg2, cs1, cs2, err := hs.WriteMessage(nil, mine.Append(nil))
+	e, err := t.ephs.take(t.rng)
 	if err != nil {
-		su.wipe()
+		wipe()
+		return
+	}
+	msg2, c1, c2, err := ikWrite2(&st, e, &eph, &rs, mine.Append(nil))
+	e.wipe()
+	if err != nil {
+		msg1.wipe()
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
@@ -295,13 +299,17 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 	ib.timer = newTimerItem(func() { t.dropInbound(ib) })
 	idx, err := t.indexes.add(indexEntry{in: ib})
 	if err != nil {
-		su.wipe()
+		c1.wipe()
+		c2.wipe()
+		msg1.wipe()
 		return
 	}
 	ib.localIndex = idx
 	r := Response{Step: 2, SenderIndex: idx, ReceiverIndex: in.SenderIndex, Message: msg2}
 	pkt2 := r.Append(make([]byte, 0, responseHeaderLen+len(msg2)))
-	kp := t.newKeypair(idx, in.SenderIndex, false, cs1, cs2, su)
+	// msg1 opened message 1's payload: 0-RTT packets that follow the
+	// initiation are opened with a key derived from it (early.go).
+	kp := t.keypairOf(idx, in.SenderIndex, false, c1, c2, msg1)
 	kp.inbound = ib
 	ib.response, ib.recvBytes, ib.sentBytes, ib.kp = pkt2, len(pkt), len(pkt2), kp
 
@@ -394,6 +402,8 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 	if len(pkt2) <= amplificationFactor*len(pkt) {
 		_ = t.write(path, pkt2)
 	}
+	// The next answer's key, made while the initiator reads this one.
+	t.ephs.refill(t.rng)
 	if abandon != nil {
 		abandon.fail(errAbandoned)
 	}
@@ -425,8 +435,13 @@ func (t *Transport) finishAccept(s *session, v verdict, rekey bool) {
 // respondXX answers XX message 1 with message 2 (our identity) and keeps
 // the handshake until message 3.
 func (t *Transport) respondXX(in *Initiation, pkt []byte, eph [32]byte, from netip.AddrPort, via Path, now time.Time) {
-	hs, su, err := t.newNoise(PatternXX, false, t.primary, nil, nil)
+	e, err := t.ephs.take(t.rng)
 	if err != nil {
+		return
+	}
+	hs, su, err := t.newNoise(PatternXX, false, t.primary, nil, e)
+	if err != nil {
+		e.wipe()
 		return
 	}
 	if _, _, _, err := hs.ReadMessage(nil, in.Message); err != nil {
@@ -472,6 +487,7 @@ func (t *Transport) respondXX(in *Initiation, pkt []byte, eph [32]byte, from net
 	} else {
 		t.stats.droppedAmplification.Add(1)
 	}
+	t.ephs.refill(t.rng)
 }
 
 // rebuildLocked restores an XX responder's state after a forged message 3

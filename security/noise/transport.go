@@ -42,6 +42,7 @@ type Transport struct {
 	xxSealKey [32]byte
 	ssCache   *staticCache
 	early     *earlyTable  // responder: 0-RTT keys by the initiator's index
+	ephs      ephPool      // an ephemeral key made ahead (keygen.go)
 	tickets   *ticketStore // resumption tickets (nil: resumption off)
 
 	cookies *cookieJar
@@ -123,6 +124,7 @@ func New(key *peer.PrivateKey, port transport.Port, cfg Config) (*Transport, err
 	t.timers = newTimerHeap(t.clock)
 	t.bufs.New = func() any { return &sendBuf{b: make([]byte, 0, cfg.MaxPacketSize+64)} }
 
+	t.ephs.refill(t.rng) // the first handshake does not wait for its key
 	port.HandleType(transport.TypeNoiseInitiation, t.handleInitiationOrResume)
 	port.HandleType(transport.TypeNoiseResponse, t.handleResponse)
 	port.HandleType(transport.TypeNoiseCookie, t.handleCookie)
@@ -314,6 +316,7 @@ func (t *Transport) Close() error {
 	t.early.clear()
 	t.tickets.purge()
 	t.ssCache.purge()
+	t.ephs.close()
 	t.primary.kp.wipe()
 	if t.secondary != nil {
 		t.secondary.kp.wipe()
