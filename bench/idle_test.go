@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -41,6 +40,9 @@ const (
 	// idleSettle is how long the sessions sit idle before the measurement,
 	// for what follows a handshake (identify, tickets, first ACKs) to end.
 	idleSettle = 3 * time.Second
+	// idleChecks is how many of the idle sessions must still carry a
+	// stream after the measurement: what was measured must be usable.
+	idleChecks = 8
 )
 
 // idleSessions is how many sessions each stack opens by default. go-libp2p
@@ -99,6 +101,9 @@ type idleServer struct {
 	target string   // what the clients dial
 	env    []string // more for the client process
 	open   func() int
+	// serve, when set, makes the server answer echo streams on the
+	// sessions it kept idle (after the measurement).
+	serve func()
 }
 
 func startIdleServer(b *testing.B, name string) idleServer {
@@ -171,6 +176,13 @@ func startIdleServer(b *testing.B, name string) idleServer {
 		})
 		return idleServer{
 			target: srv.port.LocalAddr().String() + " " + srv.key.ID().String(),
+			serve: func() {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, c := range conns {
+					go servePartsConn(c) // ends with its Conn
+				}
+			},
 			open: func() int {
 				mu.Lock()
 				defer mu.Unlock()
@@ -230,7 +242,8 @@ func measureIdle(b *testing.B, name string, n int) {
 		stdin.Close() // the clients exit when their stdin ends
 		cmd.Wait()
 	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		b.Fatalf("%s: client process ended before its sessions were open: %v", name, err)
 	}
@@ -259,6 +272,26 @@ func measureIdle(b *testing.B, name string, n int) {
 	b.ReportMetric(float64(cgor)/float64(opened), "client-goroutines/session")
 	b.ReportMetric(setup.Seconds(), "setup-s")
 	b.ReportMetric(0, "ns/op")
+
+	// The sessions measured must still work: the clients open an echo
+	// stream on a few of them, spread over the whole set.
+	if srv.serve != nil {
+		srv.serve()
+	}
+	if _, err := fmt.Fprintf(stdin, "check %d\n", idleChecks); err != nil {
+		b.Fatalf("%s: asking the clients to check their sessions: %v", name, err)
+	}
+	line, err = out.ReadString('\n')
+	if err != nil {
+		b.Fatalf("%s: client process ended while checking its sessions: %v", name, err)
+	}
+	var checked int
+	if _, err := fmt.Sscanf(line, "checked %d", &checked); err != nil {
+		b.Fatalf("%s: checking idle sessions: %s", name, strings.TrimSpace(line))
+	}
+	if checked != idleChecks && !strings.HasPrefix(strings.TrimSpace(line), "checked 0 unsupported") {
+		b.Fatalf("%s: %d of %d idle sessions carried an echo stream: %s", name, checked, idleChecks, strings.TrimSpace(line))
+	}
 }
 
 // runIdleClients is the client process: it opens the sessions, prints
@@ -379,7 +412,55 @@ func runIdleClients(kind string) int {
 	}
 	after := snapshot()
 	fmt.Printf("ready %d %d %d\n", n, int64(after.heap)-int64(before.heap), after.goroutines-before.goroutines)
-	io.Copy(io.Discard, os.Stdin)
+	// "check k" opens an echo stream on k sessions spread over all of them
+	// and answers "checked <how many worked>"; stdin's end ends the clients.
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var k int
+		if _, err := fmt.Sscanf(in.Text(), "check %d", &k); err != nil || k <= 0 {
+			fmt.Printf("error: unknown command %q\n", in.Text())
+			continue
+		}
+		fmt.Println(checkIdle(keep, k))
+	}
 	runtime.KeepAlive(keep)
 	return 0
+}
+
+// checkIdle opens an echo stream on k of the sessions and reports how many
+// worked, with the first error.
+func checkIdle(keep []any, k int) string {
+	var firstErr error
+	ok := 0
+	for j := range k {
+		i := j * len(keep) / k
+		c, can := keep[i].(interface{ echo(context.Context) error })
+		if !can {
+			return "checked 0 unsupported"
+		}
+		// echo's context bounds the stream's opening only: the wait for
+		// the answer is bounded here (a stuck one is left behind; the
+		// process ends soon after).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res := make(chan error, 1)
+		go func() { res <- c.echo(ctx) }()
+		var err error
+		select {
+		case err = <-res:
+		case <-ctx.Done():
+			err = fmt.Errorf("no echo within 10 s")
+		}
+		cancel()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("session %d: %w", i, err)
+			}
+			continue
+		}
+		ok++
+	}
+	if firstErr != nil {
+		return fmt.Sprintf("checked %d %v", ok, firstErr)
+	}
+	return fmt.Sprintf("checked %d", ok)
 }

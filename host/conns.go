@@ -14,14 +14,15 @@ import (
 	"github.com/ipv8/go-ipv8/transport"
 )
 
-// connEntry is the host's record of one Conn.
+// connEntry is the host's record of one Conn. Its fields are ordered to
+// fit 64 bytes: the host keeps one for every Conn, idle ones included.
 type connEntry struct {
 	conn     transport.Conn
-	inbound  bool
+	remote   ma.Multiaddr // last known remote address, for EvtPeerAddrChanged
 	streams  atomic.Int64 // open streams, for draining duplicates
 	draining atomic.Bool
-	remote   ma.Multiaddr // last known remote address, for EvtPeerAddrChanged
-	once     sync.Once
+	ended    atomic.Bool // connEnded ran
+	inbound  bool
 }
 
 // dialer is the peer that dialled the Conn.
@@ -242,22 +243,23 @@ func (h *Host) maybeCloseDrained(e *connEntry) {
 
 // connEnded unregisters a Conn that has ended.
 func (h *Host) connEnded(e *connEntry) {
-	e.once.Do(func() {
-		p := e.conn.RemotePeer()
-		h.mu.Lock()
-		delete(h.draining, e)
-		last := false
-		if h.conns[p] == e {
-			delete(h.conns, p)
-			last = true
-		}
-		h.mu.Unlock()
-		if last {
-			h.ps.UpdateAddrs(p, ConnectedAddrTTL, RecentlyConnectedAddrTTL)
-			h.log.Debug("disconnected", "peer", p)
-			h.bus.emit(EvtPeerDisconnected{Peer: p})
-		}
-	})
+	if !e.ended.CompareAndSwap(false, true) {
+		return
+	}
+	p := e.conn.RemotePeer()
+	h.mu.Lock()
+	delete(h.draining, e)
+	last := false
+	if h.conns[p] == e {
+		delete(h.conns, p)
+		last = true
+	}
+	h.mu.Unlock()
+	if last {
+		h.ps.UpdateAddrs(p, ConnectedAddrTTL, RecentlyConnectedAddrTTL)
+		h.log.Debug("disconnected", "peer", p)
+		h.bus.emit(EvtPeerDisconnected{Peer: p})
+	}
 }
 
 // serveConn accepts the streams the remote opens and hands each to its

@@ -32,7 +32,6 @@ type cubic struct {
 	ssthresh int
 
 	recoveryStart time.Duration // losses of packets sent before it belong to the same event
-	inRecovery    bool
 
 	// Congestion avoidance epoch.
 	epochStart time.Duration
@@ -44,10 +43,14 @@ type cubic struct {
 
 	// HyStart++ per-round RTT tracking.
 	roundMinRTT, lastRoundMinRTT time.Duration
-	rttSamples                   int
 	cssBaseline                  time.Duration
-	cssRounds                    int
-	inCSS                        bool
+
+	// Small fields last, together: the struct then fits 128 bytes, and
+	// every Conn holds one.
+	rttSamples uint16 // this round's, saturating (HyStart++ needs a few)
+	cssRounds  uint8  // up to hystartCSSRounds
+	inCSS      bool
+	inRecovery bool
 }
 
 func newCubic(mss int, rtt *rttStats) *cubic {
@@ -101,7 +104,9 @@ func (c *cubic) slowStart(acked int, rs *rateSample) {
 	// HyStart++: compare this round's minimum RTT with the last round's.
 	if rs.rtt > 0 {
 		c.roundMinRTT = min(c.roundMinRTT, rs.rtt)
-		c.rttSamples++
+		if c.rttSamples < math.MaxUint16 {
+			c.rttSamples++
+		}
 	}
 	if rs.newRound {
 		if c.inCSS {

@@ -163,10 +163,14 @@ func TestConnDoneMadeOnDemand(t *testing.T) {
 	}
 }
 
-// TestIdleConnStructFitsItsBudget guards the size that decides most of
-// what an idle Conn costs: 1152 bytes (an allocation size class).
+// TestIdleConnStructFitsItsBudget guards the sizes that decide most of
+// what an idle Conn costs: 1152 bytes for the Conn and 128 for its CUBIC
+// state (allocation size classes).
 func TestIdleConnStructFitsItsBudget(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n > 1152 {
 		t.Errorf("conn is %d bytes, budget 1152", n)
+	}
+	if n := unsafe.Sizeof(cubic{}); n > 128 {
+		t.Errorf("cubic is %d bytes, budget 128", n)
 	}
 }
