@@ -137,7 +137,7 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 	pre := t.newSession(p, pub, rs, t.primary, path, false, 0)
 	// No rekey may start on a session whose first handshake runs: Send
 	// queues what it cannot send until that handshake's keys arrive.
-	pre.rekeyRetry = deadline
+	pre.rekeyRetry = t.stampOf(deadline)
 	h.pre = pre
 	h.established = []func(security.Session, error){established}
 	t.dials[p] = h

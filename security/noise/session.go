@@ -40,13 +40,13 @@ type session struct {
 	xxInitiated bool   // we opened it with XX (see judgeLocked); under Transport.mu
 	remoteEpoch uint64 // the peer's newest hello timestamp in a handshake of this session
 	prev, next  *keypair
-	prevSince   time.Time
+	prevSince   stamp
 	oldPath     *pathState // the last validated path while a new one is validated
-	pinUntil    time.Time  // SetPath's move stands until then (setpath.go)
+	pinUntil    stamp      // SetPath's move stands until then (setpath.go)
 	chal        *challenge // nil when none is outstanding (most of a session's life)
 	pending     [][]byte   // payloads waiting for usable keys or a validated path
 	rekeying    *handshake
-	rekeyRetry  time.Time
+	rekeyRetry  stamp
 	timer       timerItem // in the session: one allocation fewer a session
 
 	recvMu   sync.Mutex
@@ -302,7 +302,7 @@ func (s *session) installInitiated(kp *keypair, confirm []byte, remoteEpoch uint
 func (s *session) retireLocked(old *keypair, now time.Time) *keypair {
 	dropped := s.prev
 	s.prev = old
-	s.prevSince = now
+	s.prevSince = s.t.stampOf(now)
 	return dropped
 }
 
@@ -500,7 +500,7 @@ func (s *session) rekeyEnded(h *handshake, err error) {
 	s.rekeying = nil
 	dead := false
 	if err != nil && !errors.Is(err, errAbandoned) {
-		s.rekeyRetry = s.t.now().Add(s.t.cfg.RetransmitMax)
+		s.rekeyRetry = s.t.stampOf(s.t.now().Add(s.t.cfg.RetransmitMax))
 		kp := s.cur.Load()
 		dead = kp == nil || kp.isWiped()
 	}
@@ -515,7 +515,7 @@ func (s *session) rekeyEnded(h *handshake, err error) {
 // startRekeyLocked starts a rekey handshake unless one runs; the caller
 // calls start on the result once s.mu is released.
 func (s *session) startRekeyLocked(now time.Time) *handshake {
-	if s.rekeying != nil || s.closed || now.Before(s.rekeyRetry) {
+	if s.rekeying != nil || s.closed || s.t.before(now, s.rekeyRetry) {
 		return nil
 	}
 	h, err := s.t.newInitiator(PatternIK, s.remoteID, s.remoteStatic[:], s.localStatic, s.path.Load().p, s, nil, now.Add(s.t.cfg.HandshakeTimeout))

@@ -42,7 +42,7 @@ func (s *session) SetPath(p Path) error {
 		return security.ErrSessionClosed
 	}
 	now := s.t.now()
-	s.pinUntil = now.Add(PathPinTime)
+	s.pinUntil = s.t.stampOf(now.Add(PathPinTime))
 	cur := s.path.Load()
 	same := cur.p == p
 	if d, ok := p.(*directPath); ok && cur.direct != nil {
@@ -65,7 +65,7 @@ func (s *session) SetPath(p Path) error {
 }
 
 // pinnedLocked reports whether SetPath pinned the session's path (s.mu held).
-func (s *session) pinnedLocked(now time.Time) bool { return now.Before(s.pinUntil) }
+func (s *session) pinnedLocked(now time.Time) bool { return s.t.before(now, s.pinUntil) }
 
 // DirectPath returns the path straight to addr from the Transport's port:
 // what a session uses after it roamed to addr, for SetPath.

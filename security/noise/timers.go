@@ -222,7 +222,7 @@ func (s *session) rescheduleLocked(now time.Time) {
 		consider(s.chal.next)
 	}
 	if s.prev != nil {
-		consider(s.prevSince.Add(s.t.cfg.KeepPreviousKeys))
+		consider(s.t.timeOf(s.prevSince).Add(s.t.cfg.KeepPreviousKeys))
 	}
 	if s.next != nil {
 		consider(s.next.created.Add(s.t.cfg.HandshakeTimeout))
@@ -274,7 +274,7 @@ func (s *session) onTimer() {
 			}
 		}
 	}
-	if s.prev != nil && !now.Before(s.prevSince.Add(t.cfg.KeepPreviousKeys)) {
+	if s.prev != nil && !now.Before(t.timeOf(s.prevSince).Add(t.cfg.KeepPreviousKeys)) {
 		drop = append(drop, s.prev)
 		s.prev = nil
 	}

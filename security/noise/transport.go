@@ -27,6 +27,7 @@ type Transport struct {
 	port  transport.Port
 	cfg   Config
 	clock clock.Clock
+	epoch time.Time // origin of the stamps sessions keep (stamp.go)
 	log   *slog.Logger
 	rng   io.Reader
 
@@ -87,6 +88,7 @@ func New(key *peer.PrivateKey, port transport.Port, cfg Config) (*Transport, err
 		port:     port,
 		cfg:      cfg,
 		clock:    cfg.Clock,
+		epoch:    cfg.Clock.Now(),
 		log:      cfg.Logger.With("component", "noise", "peer", key.ID().ShortString()),
 		rng:      cfg.Rand,
 		sessions: make(map[peer.ID]*session),
