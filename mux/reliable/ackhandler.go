@@ -114,12 +114,12 @@ func (c *conn) maybeUpdateAckFrequency(now time.Duration) {
 		return
 	}
 	th, d := c.wantAckFrequency()
-	cur, curD := c.ackFreqThreshold, c.ackFreqDelay
+	cur, curD := uint64(c.ackFreqThreshold), c.ackFreqDelay
 	if cur == 0 {
 		cur, curD = defaultAckThreshold, defaultMaxAckDelay
 	}
 	if th >= 2*cur || 2*th <= cur || d >= 2*curD || 2*d <= curD {
-		c.ackFreqThreshold, c.ackFreqDelay = th, d
+		c.ackFreqThreshold, c.ackFreqDelay = uint32(th), d // th ≤ 32
 		c.needAckFreq = true
 	}
 }

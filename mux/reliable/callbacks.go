@@ -14,10 +14,10 @@ var ErrCallbacksInstalled = errors.New("reliable: callbacks are installed (SetCa
 var _ transport.CallbackConn = (*conn)(nil)
 
 // callbacks is a Conn's push delivery: three words and three flags in the
-// conn, no goroutine. Streams and datagrams still land in acceptQ and
-// dgramIn under the conn's lock; whichever goroutine queued one (the
-// session's receive goroutine), installed the callbacks, or ended the Conn
-// (the event loop) then drains the queues into the callbacks with the lock
+// conn, no goroutine. Streams and datagrams still land in the accept
+// queue and the datagram queue under the conn's lock; whichever goroutine
+// queued one (the session's receive goroutine), installed the callbacks,
+// or ended the Conn (the event loop) then drains the queues into the callbacks with the lock
 // released, so a callback may call back into the Conn or its streams.
 type callbacks struct {
 	onStream   func(transport.Stream)
@@ -68,7 +68,7 @@ func (c *conn) SetCallbacks(onStream func(transport.Stream), onDatagram func(b [
 // goroutine is doing.
 func (c *conn) needDeliverLocked() bool {
 	return c.cb.set && !c.cb.delivering &&
-		(c.acceptQ.len() > 0 || c.dg.inLen() > 0 || (c.finished && !c.cb.closed))
+		(c.q.acceptLen() > 0 || c.dg.inLen() > 0 || (c.finished && !c.cb.closed))
 }
 
 // deliver drains the queued streams and datagrams into the callbacks and,
@@ -85,12 +85,12 @@ func (c *conn) deliver() {
 	c.cb.delivering = true
 	for {
 		switch {
-		case c.acceptQ.len() > 0 && c.closed:
+		case c.q.acceptLen() > 0 && c.closed:
 			// Every call on these streams fails with the close's error:
 			// starting handlers for them would be wasted.
-			c.acceptQ = deque[*stream]{}
-		case c.acceptQ.len() > 0:
-			s := c.acceptQ.popFront()
+			c.q.accept = deque[*stream]{}
+		case c.q.acceptLen() > 0:
+			s := c.q.accept.popFront()
 			f := c.cb.onStream
 			c.mu.Unlock()
 			if f != nil {
@@ -121,7 +121,10 @@ func (c *conn) deliver() {
 			c.cb.delivering = false
 			// Streams arrive seldom on most Conns: give the ring back, so
 			// that an idle Conn holds none.
-			c.acceptQ = deque[*stream]{}
+			if c.q != nil {
+				c.q.accept = deque[*stream]{}
+			}
+			c.releaseQueues()
 			c.dg.release()
 			c.mu.Unlock()
 			return

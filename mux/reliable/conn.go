@@ -93,8 +93,8 @@ type conn struct {
 	bwFilter        windowedFilter
 
 	// What we asked the peer about acknowledgements.
-	ackFreqSeq       uint64
-	ackFreqThreshold uint64
+	ackFreqSeq       uint32 // ACK_FREQUENCY frames sent (32 bits: never near 2^32)
+	ackFreqThreshold uint32
 	ackFreqDelay     time.Duration
 	ackFreqAt        time.Duration
 
@@ -103,13 +103,11 @@ type conn struct {
 	nextLocal      uint64 // index of the next stream we open
 	peerMaxStreams uint64 // how many streams the peer lets us open
 	remoteSeen     rangeSet
-	remoteDone     uint64 // remote streams finished (for MAX_STREAMS)
-	maxRemote      uint64 // how many streams we let the peer open (advertised)
-	acceptQ        deque[*stream]
+	remoteDone     uint64        // remote streams finished (for MAX_STREAMS)
+	maxRemote      uint64        // how many streams we let the peer open (advertised)
+	q              *streamQueues // nil while every queue is empty (an idle Conn)
 	acceptWake     chan struct{}
 	openWake       chan struct{}
-	sendQ          deque[*stream] // streams with data, FIN or OPEN to send
-	ctrlQ          deque[*stream] // streams with control frames to send
 
 	// Connection-level flow control.
 	peerMaxData   uint64 // what the peer lets us send (sum of stream offsets)
@@ -265,8 +263,8 @@ func (c *conn) closeLocked(err error, f *closeFrame) {
 	for _, s := range c.streams {
 		s.wakeAll()
 	}
-	for i := 0; i < c.acceptQ.len(); i++ {
-		(*c.acceptQ.at(i)).wakeAll()
+	for i := 0; i < c.q.acceptLen(); i++ {
+		(*c.q.accept.at(i)).wakeAll()
 	}
 	signal(c.acceptWake)
 	signal(c.openWake)
@@ -289,7 +287,9 @@ func (c *conn) finishLocked() {
 		delete(c.streams, id)
 	}
 	c.sent, c.frames = deque[sentPacket]{}, deque[frameRecord]{}
-	c.sendQ, c.ctrlQ = deque[*stream]{}, deque[*stream]{}
+	if c.q != nil {
+		c.q.send, c.q.ctrl = deque[*stream]{}, deque[*stream]{}
+	}
 	if c.dg != nil {
 		c.dg.out, c.dg.in = deque[[]byte]{}, deque[[]byte]{}
 	}
@@ -354,9 +354,9 @@ func (c *conn) AcceptStream(ctx context.Context) (transport.Stream, error) {
 			c.mu.Unlock()
 			return nil, ErrCallbacksInstalled
 		}
-		if c.acceptQ.len() > 0 {
-			s := c.acceptQ.popFront()
-			if c.acceptQ.len() > 0 {
+		if c.q.acceptLen() > 0 {
+			s := c.q.accept.popFront()
+			if c.q.acceptLen() > 0 {
 				signal(c.acceptWake)
 			}
 			c.mu.Unlock()
@@ -476,7 +476,7 @@ func (c *conn) addStream(s *stream) {
 func (c *conn) queueStream(s *stream) {
 	if !s.inSendQ {
 		s.inSendQ = true
-		c.sendQ.pushBack(s)
+		c.queues().send.pushBack(s)
 	}
 }
 
@@ -485,7 +485,7 @@ func (c *conn) queueStream(s *stream) {
 func (c *conn) queueCtrl(s *stream) {
 	if !s.inCtrlQ {
 		s.inCtrlQ = true
-		c.ctrlQ.pushBack(s)
+		c.queues().ctrl.pushBack(s)
 	}
 }
 
@@ -537,4 +537,49 @@ func (d *dgramState) release() {
 		d.out.shrink()
 		d.in.shrink()
 	}
+}
+
+// streamQueues is a Conn's stream queues, kept apart from the Conn while
+// they are all empty (most of an idle Conn's life).
+type streamQueues struct {
+	accept deque[*stream] // opened by the remote, not yet accepted
+	send   deque[*stream] // streams with data, FIN or OPEN to send
+	ctrl   deque[*stream] // streams with control frames to send
+}
+
+// queues returns the Conn's stream queues, making them if need be. c.mu
+// is held.
+func (c *conn) queues() *streamQueues {
+	if c.q == nil {
+		c.q = new(streamQueues)
+	}
+	return c.q
+}
+
+// releaseQueues drops the queues when they are all empty. c.mu is held.
+func (c *conn) releaseQueues() {
+	if q := c.q; q != nil && q.accept.len() == 0 && q.send.len() == 0 && q.ctrl.len() == 0 {
+		c.q = nil
+	}
+}
+
+func (q *streamQueues) acceptLen() int {
+	if q == nil {
+		return 0
+	}
+	return q.accept.len()
+}
+
+func (q *streamQueues) sendLen() int {
+	if q == nil {
+		return 0
+	}
+	return q.send.len()
+}
+
+func (q *streamQueues) ctrlLen() int {
+	if q == nil {
+		return 0
+	}
+	return q.ctrl.len()
 }

@@ -217,7 +217,7 @@ func FuzzReceivePacketSequence(f *testing.F) {
 			in = in[n:]
 		}
 		c.mu.Lock()
-		streams, acceptQ := len(c.streams), c.acceptQ.len()
+		streams, acceptQ := len(c.streams), c.q.acceptLen()
 		c.mu.Unlock()
 		if streams > c.m.cfg.MaxIncomingStreams || acceptQ > c.m.cfg.MaxIncomingStreams {
 			t.Fatalf("%d streams, %d waiting to be accepted", streams, acceptQ)

@@ -345,8 +345,7 @@ func (c *conn) popResolved() {
 		// it gives the history's memory back (a flight's worth of records).
 		c.sent.release()
 		c.frames.release()
-		c.sendQ.release() // (when empty: streams still sending keep theirs)
-		c.ctrlQ.release()
+		c.releaseQueues()
 	}
 }
 

@@ -177,7 +177,7 @@ func (c *conn) streamFor(id uint64, proto []byte) (*stream, error) {
 func (c *conn) acceptLocked(s *stream, proto []byte) {
 	s.proto = protocol.ID(proto)
 	s.accepted = true
-	c.acceptQ.pushBack(s)
+	c.queues().accept.pushBack(s)
 	signal(c.acceptWake)
 }
 

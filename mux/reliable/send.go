@@ -52,7 +52,7 @@ func (c *conn) buildPackets(now time.Duration, bufs [][]byte) (n int, more bool)
 
 // hasPending reports whether anything but an ACK waits to be sent.
 func (c *conn) hasPending() bool {
-	return c.sendQ.len() > 0 || c.ctrlQ.len() > 0 || c.dg.outLen() > 0 ||
+	return c.q.sendLen() > 0 || c.q.ctrlLen() > 0 || c.dg.outLen() > 0 ||
 		c.needMaxData || c.needMaxStreams || c.needAckFreq || c.needPing || c.probes > 0
 }
 
@@ -144,7 +144,7 @@ func (c *conn) buildPacket(b []byte, now time.Duration, data bool) ([]byte, bool
 // that fit.
 func (c *conn) appendControlFrames(b []byte, limit int) []byte {
 	if c.needAckFreq {
-		f := ackFrequencyFrame{seq: c.ackFreqSeq + 1, threshold: c.ackFreqThreshold, maxAckDelay: c.ackFreqDelay}
+		f := ackFrequencyFrame{seq: uint64(c.ackFreqSeq) + 1, threshold: uint64(c.ackFreqThreshold), maxAckDelay: c.ackFreqDelay}
 		if f.threshold == 0 {
 			f.threshold, f.maxAckDelay = defaultAckThreshold, defaultMaxAckDelay
 		}
@@ -173,8 +173,8 @@ func (c *conn) appendControlFrames(b []byte, limit int) []byte {
 			c.needMaxStreams = false
 		}
 	}
-	for c.ctrlQ.len() > 0 {
-		s := *c.ctrlQ.front()
+	for c.q.ctrlLen() > 0 {
+		s := *c.q.ctrl.front()
 		if s.needReset {
 			f := resetStreamFrame{id: s.id, code: s.resetCode, finalSize: s.sentOff}
 			if len(b)+f.length() > limit {
@@ -204,10 +204,12 @@ func (c *conn) appendControlFrames(b []byte, limit int) []byte {
 			}
 			s.needMSD = false
 		}
-		c.ctrlQ.popFront()
+		c.q.ctrl.popFront()
 		s.inCtrlQ = false
 	}
-	c.ctrlQ.shrink()
+	if c.q != nil {
+		c.q.ctrl.shrink()
+	}
 	return b
 }
 
@@ -216,16 +218,16 @@ func (c *conn) appendControlFrames(b []byte, limit int) []byte {
 // it can, and moves to the back if it has more.
 func (c *conn) appendStreamFrames(b []byte, limit int) []byte {
 	served := false
-	for c.sendQ.len() > 0 {
+	for c.q.sendLen() > 0 {
 		space := limit - len(b)
 		if space < 24 {
 			break
 		}
-		s := *c.sendQ.front()
+		s := *c.q.send.front()
 		var wrote, more bool
 		b, wrote, more = c.appendStreamFrame(b, s, space)
 		if !more {
-			c.sendQ.popFront()
+			c.q.send.popFront()
 			s.inSendQ = false
 		}
 		if wrote {
@@ -234,11 +236,13 @@ func (c *conn) appendStreamFrames(b []byte, limit int) []byte {
 			break // held back by the connection's flow-control limit
 		}
 	}
-	if served && c.sendQ.len() > 1 {
-		s := c.sendQ.popFront()
-		c.sendQ.pushBack(s)
+	if served && c.q.sendLen() > 1 {
+		s := c.q.send.popFront()
+		c.q.send.pushBack(s)
 	}
-	c.sendQ.shrink()
+	if c.q != nil {
+		c.q.send.shrink()
+	}
 	return b
 }
 
