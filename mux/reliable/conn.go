@@ -57,6 +57,7 @@ type conn struct {
 	// the Muxer (its mutex); timerSet is the deadline last handed to it.
 	listPrev, listNext *conn
 	heapIdx            int32
+	reorderThresh      uint32 // packet reordering threshold (≤ maxPacketThreshold); packs beside heapIdx
 	timerAt            time.Duration
 	timerSet           time.Duration
 
@@ -76,7 +77,6 @@ type conn struct {
 	ptoCount        int32
 	probes          int32 // packets to send regardless of the window (PTO)
 	lastElicitSent  time.Duration
-	reorderThresh   uint64
 	recentLost      deque[lostRecord]
 	rtt             rttStats
 	cc              congestionController

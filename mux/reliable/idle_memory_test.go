@@ -167,8 +167,10 @@ func TestConnDoneMadeOnDemand(t *testing.T) {
 // what an idle Conn costs: 1024 bytes for the Conn and 128 for its CUBIC
 // state (allocation size classes).
 func TestIdleConnStructFitsItsBudget(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n > 1024 {
-		t.Errorf("conn is %d bytes, budget 1024", n)
+	// Go puts an 8-byte header before objects over 512 bytes that hold
+	// pointers: 1016 bytes make 1024.
+	if n := unsafe.Sizeof(conn{}); n > 1016 {
+		t.Errorf("conn is %d bytes, budget 1016 (the 1024 size class with the allocation header)", n)
 	}
 	if n := unsafe.Sizeof(cubic{}); n > 128 {
 		t.Errorf("cubic is %d bytes, budget 128", n)

@@ -237,7 +237,7 @@ func (c *conn) detectLoss(now time.Duration) int {
 		if p.flags&pktLost != 0 {
 			continue
 		}
-		if p.sentAt > lostSentBefore && c.largestAcked < pn+c.reorderThresh {
+		if p.sentAt > lostSentBefore && c.largestAcked < pn+uint64(c.reorderThresh) {
 			if t := p.sentAt + lossDelay; c.lossTime == 0 || t < c.lossTime {
 				c.lossTime = t
 			}
