@@ -272,7 +272,8 @@ func (s *session) installInitiated(kp *keypair, confirm []byte, remoteEpoch uint
 		s.remoteEpoch = remoteEpoch
 	}
 	var retired *keypair
-	if old := s.cur.Load(); old != nil && old != kp {
+	old := s.cur.Load()
+	if old != nil && old != kp {
 		retired = s.retireLocked(old, now)
 	}
 	s.cur.Store(kp)
@@ -286,7 +287,13 @@ func (s *session) installInitiated(kp *keypair, confirm []byte, remoteEpoch uint
 	if chalPath == nil {
 		ps.validated.Store(true) // message 2 came back from where we sent message 1
 	}
-	send := s.startChallengeLocked(kp, chalPath, confirm, now)
+	var send func()
+	if old == nil && confirm == nil && chalPath == nil {
+		s.deferChallengeLocked(kp, now) // a new IK session's first keys
+		send = func() {}
+	} else {
+		send = s.startChallengeLocked(kp, chalPath, confirm, now)
+	}
 	pending := s.takePendingLocked()
 	s.rescheduleLocked(now)
 	s.mu.Unlock()
@@ -424,6 +431,24 @@ func (s *session) startChallengeLocked(kp *keypair, ps *pathState, confirm []byt
 	c.deadline = now.Add(s.t.cfg.HandshakeTimeout)
 	s.chal = &c
 	return s.challengeSender(c)
+}
+
+// confirmDelay is how long the PathChallenge that confirms a new IK
+// session's first keys waits (deferChallengeLocked).
+const confirmDelay = 5 * time.Millisecond
+
+// deferChallengeLocked arms the PathChallenge that confirms a new IK
+// session's first keys to the responder without sending it: the timer
+// sends it after confirmDelay. Any packet under the keys confirms them,
+// and a new session's first data packet follows message 2 within
+// microseconds (a Conn's opening packet), so the responder reads that
+// first and does not answer a challenge meanwhile; a session nothing is
+// sent on is confirmed a few milliseconds later.
+func (s *session) deferChallengeLocked(kp *keypair, now time.Time) {
+	s.startChallengeLocked(kp, nil, nil, now) // its send is dropped
+	if c := s.chal; c != nil && c.kp == kp {
+		c.next = now.Add(confirmDelay)
+	}
 }
 
 func (s *session) challengeSender(c challenge) func() {

@@ -116,6 +116,11 @@ func TestExpiredKeysRekeyAndQueue(t *testing.T) {
 	sa, sb := pair(t, a, b, true)
 	ib := newInbox(sb)
 	n.settle()
+	// Nothing was sent: the dialler confirms its keys after confirmDelay
+	// (in one 25-second jump the responder's 10-second wait for that would
+	// end in the same instant).
+	clk.Advance(confirmDelay)
+	n.settle()
 	old := sa.(*session).cur.Load()
 	clk.Advance(25 * time.Second) // idle past RejectAfterTime: keys wiped
 	if !keysZeroed(t, old) {

