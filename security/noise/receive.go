@@ -180,7 +180,7 @@ func (t *Transport) judgeLocked(id peer.ID, ts, answerTS uint64, now time.Time) 
 		switch {
 		case ts <= epoch:
 			v.drop = true // sent before the peer took part in this session
-		case s.xxInitiated && now.Sub(s.created) < t.crossWindow():
+		case s.xxInitiated && now.Sub(t.timeOf(s.created)) < t.crossWindow():
 			// We opened s with XX, so the peer answered without knowing
 			// who we were, and may have opened its own session to us at
 			// the same time: both sides merge the two.

@@ -23,7 +23,7 @@ type session struct {
 	remotePub    *peer.PublicKey
 	remoteStatic [32]byte     // the Noise static key the peer proved (rekeys are IK to it)
 	localStatic  *localStatic // ours, as the peer knows it
-	created      time.Time
+	created      stamp
 	done         chan struct{}
 	closeErr     error // why it ended (nil: closed by its user or the peer); under mu
 	closedFlag   atomic.Bool
@@ -77,7 +77,7 @@ func (t *Transport) newSession(id peer.ID, pub *peer.PublicKey, rs [32]byte, ls 
 		remotePub:    pub,
 		remoteStatic: rs,
 		localStatic:  ls,
-		created:      t.now(),
+		created:      t.stampOf(t.now()),
 		remoteEpoch:  remoteEpoch,
 	}
 	s.timer = timerItem{fn: s.onTimer, index: -1}
