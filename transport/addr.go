@@ -38,5 +38,11 @@ func FromAddrPort(ap netip.AddrPort, suffix string) (ma.Multiaddr, error) {
 		family = "ip6"
 	}
 	s := fmt.Sprintf("/%s/%s/udp/%d%s", family, ip.WithZone("").String(), ap.Port(), suffix)
-	return ma.NewMultiaddr(s)
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, err
+	}
+	// The parser grows its slice by appending (to 4 components for 3): a
+	// copy of exactly the components is what a Host keeps for every Conn.
+	return append(make(ma.Multiaddr, 0, len(m)), m...), nil
 }
