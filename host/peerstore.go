@@ -7,7 +7,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/ipv8/go-ipv8/internal/lru"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocol"
 )

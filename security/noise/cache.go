@@ -3,7 +3,7 @@ package noise
 import (
 	"sync"
 
-	"github.com/ipv8/go-ipv8/internal/lru"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // staticCache remembers static-static Diffie-Hellman results by the peer's

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/crypto/blake2s"
 
-	"github.com/ipv8/go-ipv8/internal/lru"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/ipv8/go-ipv8/peer"
 )
 

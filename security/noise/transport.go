@@ -12,8 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/ipv8/go-ipv8/internal/clock"
-	"github.com/ipv8/go-ipv8/internal/lru"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/security"
 	"github.com/ipv8/go-ipv8/transport"
