@@ -287,7 +287,7 @@ func TestWipeZeroesAESGCMState(t *testing.T) {
 	if bytes.Count(state, []byte{0}) != len(state) {
 		t.Fatal("AES-GCM state not zeroed by wipe")
 	}
-	if *kp.send.key() != [keyLen]byte{} || *kp.recv.key() != [keyLen]byte{} {
+	if kp.send.key != [keyLen]byte{} || kp.recv.key != [keyLen]byte{} {
 		t.Fatal("the transport keys kept for AES-GCM were not zeroed")
 	}
 	if _, ok := kp.seal(nil, &nonce, KindData, aesAfterPackets+1, []byte("x"), true); ok {

@@ -203,14 +203,11 @@ outer:
 // aeadCipher is ChaCha20-Poly1305 with Noise's nonce (32 zero bits, then the
 // 64-bit counter little-endian) and a key it can wipe. As a transport key
 // it may also seal and open with AES-256-GCM under a key derived from its
-// own (aesgcm.go), made on first use. The key is read from the
-// ChaCha20-Poly1305 AEAD itself (as wipeAEAD reaches it), not kept twice:
-// every session holds two of these for its whole life. Only if x/crypto's
-// layout ever changed does the cipher keep a copy (own).
+// own (aesgcm.go), made on first use.
 type aeadCipher struct {
 	aead cipher.AEAD
+	key  [keyLen]byte                // for the AES-GCM key; wiped with the cipher
 	gcm  atomic.Pointer[cipher.AEAD] // nil until first used
-	own  *[keyLen]byte               // the key, when aead's cannot be read; wiped with the cipher
 }
 
 func newAEADCipher(key []byte) *aeadCipher {
@@ -219,19 +216,8 @@ func newAEADCipher(key []byte) *aeadCipher {
 		panic("noise: chacha20poly1305: " + err.Error())
 	}
 	c := &aeadCipher{aead: a}
-	if aeadKey(a) == nil {
-		c.own = new([keyLen]byte)
-		copy(c.own[:], key)
-	}
+	copy(c.key[:], key)
 	return c
-}
-
-// key is the cipher's key (for the AES-GCM key derived from it).
-func (c *aeadCipher) key() *[keyLen]byte {
-	if c.own != nil {
-		return c.own
-	}
-	return aeadKey(c.aead)
 }
 
 // aesGCM returns the cipher's AES-256-GCM AEAD, making it on first use.
@@ -240,7 +226,7 @@ func (c *aeadCipher) aesGCM() cipher.AEAD {
 	if g := c.gcm.Load(); g != nil {
 		return *g
 	}
-	g := newGCM(c.key())
+	g := newGCM(&c.key)
 	if !c.gcm.CompareAndSwap(nil, &g) {
 		wipeFlat(g) // another goroutine made it first
 	}
@@ -261,9 +247,7 @@ func (c *aeadCipher) Decrypt(out []byte, n uint64, ad, ciphertext []byte) ([]byt
 
 func (c *aeadCipher) wipe() {
 	wipeAEAD(c.aead)
-	if c.own != nil {
-		clear(c.own[:])
-	}
+	clear(c.key[:])
 	if g := c.gcm.Load(); g != nil {
 		wipeFlat(*g)
 	}
@@ -295,23 +279,13 @@ var chachaWipeable = func() bool {
 // wipeAEAD zeroes the key inside a ChaCha20-Poly1305 AEAD. After it, the
 // AEAD encrypts under the all-zero key.
 func wipeAEAD(a cipher.AEAD) bool {
-	k := aeadKey(a)
-	if k == nil {
-		return false
-	}
-	clear(k[:])
-	return true
-}
-
-// aeadKey is the key inside a ChaCha20-Poly1305 AEAD, or nil when its
-// layout is not the one chachaWipeable checked.
-func aeadKey(a cipher.AEAD) *[keyLen]byte {
 	if !chachaWipeable || a == nil {
-		return nil
+		return false
 	}
 	v := reflect.ValueOf(a)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Type().Elem().Size() != keyLen {
-		return nil
+		return false
 	}
-	return (*[keyLen]byte)(unsafe.Pointer(v.Pointer()))
+	clear((*[keyLen]byte)(unsafe.Pointer(v.Pointer()))[:])
+	return true
 }
