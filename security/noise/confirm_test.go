@@ -113,6 +113,9 @@ func TestIdleNewSessionConfirmedAfterDelay(t *testing.T) {
 	if got := k.get(); len(got) != 1 || got[0] != KindPathChallenge {
 		t.Fatalf("the dialler sent %v, want one PathChallenge", got)
 	}
+	if r := a.tr.Stats().Retransmissions; r != 0 {
+		t.Fatalf("the challenge's first send counted as %d retransmissions", r)
+	}
 	clk.Advance(5 * time.Second)
 	n.settle()
 	if got := k.get(); len(got) != 1 {

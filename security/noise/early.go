@@ -131,6 +131,7 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 		tk.wipe()
 		return nil, err
 	}
+	h.remotePub = pub
 	if tk != nil {
 		h.resume(tk)
 	}

@@ -82,15 +82,18 @@ type handshake struct {
 	localIndex   uint32
 	remoteID     peer.ID // the peer dialled; empty for XX by address
 	remoteStatic []byte  // IK: the responder's static key
-	static       *localStatic
-	path         Path
-	rekey        *session
-	early        []byte
-	deadline     time.Time
-	done         chan struct{}
-	abandoned    atomic.Bool // set under Transport.mu when a simultaneous open is lost
-	pre          *session    // DialEarly's session, which the keys go into (early.go)
-	ticket       *ticket     // PatternResume: the ticket it spends (resume.go)
+	// remotePub is the identity the dialled ID names, checked when the dial
+	// started (nil when not known).
+	remotePub *peer.PublicKey
+	static    *localStatic
+	path      Path
+	rekey     *session
+	early     []byte
+	deadline  time.Time
+	done      chan struct{}
+	abandoned atomic.Bool // set under Transport.mu when a simultaneous open is lost
+	pre       *session    // DialEarly's session, which the keys go into (early.go)
+	ticket    *ticket     // PatternResume: the ticket it spends (resume.go)
 
 	// helloTS is the timestamp of the newest hello this handshake sent or
 	// is about to send (0: none yet), or tsLost once it lost a simultaneous
@@ -606,9 +609,17 @@ func (h *handshake) onResumeResponseLocked(m *Response) {
 func (h *handshake) completeIKLocked(m *Response, hello *Hello, c1, c2 *aeadCipher) {
 	t := h.t
 	var pub *peer.PublicKey
-	if h.rekey != nil {
+	switch x := hello.X25519; {
+	case h.rekey != nil:
 		pub = h.rekey.remotePub
-	} else {
+	case h.remotePub != nil && string(h.remotePub.X25519()) == string(h.remoteStatic) &&
+		(x == nil || string(x) == string(h.remoteStatic)):
+		// Message 2 proved the static key we dialled, the one the ID's
+		// own key derives to, and names no other: the identity is the one
+		// checked when the dial started (what verifyIdentity would make
+		// again, decompressing the Ed25519 point a second time).
+		pub = h.remotePub
+	default:
 		ed, _ := h.remoteID.Ed25519()
 		var err error
 		pub, err = verifyIdentity(ed, h.remoteStatic, hello.X25519, hello.Signature)

@@ -64,6 +64,7 @@ type challenge struct {
 	next     time.Time
 	deadline time.Time
 	rto      time.Duration
+	deferred bool // not sent yet: the timer sends it first at next
 }
 
 var _ security.Session = (*session)(nil)
@@ -447,7 +448,7 @@ const confirmDelay = 5 * time.Millisecond
 func (s *session) deferChallengeLocked(kp *keypair, now time.Time) {
 	s.startChallengeLocked(kp, nil, nil, now) // its send is dropped
 	if c := s.chal; c != nil && c.kp == kp {
-		c.next = now.Add(confirmDelay)
+		c.next, c.deferred = now.Add(confirmDelay), true
 	}
 }
 

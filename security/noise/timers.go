@@ -263,10 +263,14 @@ func (s *session) onTimer() {
 			s.chal = nil
 		} else {
 			send = s.challengeSender(*c)
-			t.stats.retransmissions.Add(1)
-			c.rto *= 2
-			if c.rto > t.cfg.RetransmitMax {
-				c.rto = t.cfg.RetransmitMax
+			if c.deferred {
+				c.deferred = false // its first send (deferChallengeLocked)
+			} else {
+				t.stats.retransmissions.Add(1)
+				c.rto *= 2
+				if c.rto > t.cfg.RetransmitMax {
+					c.rto = t.cfg.RetransmitMax
+				}
 			}
 			c.next = now.Add(c.rto)
 			if c.next.After(c.deadline) {

@@ -212,14 +212,15 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 	var err error
 	pattern := PatternXX
 	var rs []byte
+	var pub *peer.PublicKey
 	tk := t.ticketFor(p, path)
 	switch {
 	case tk != nil:
 		pattern, rs = PatternIK, tk.rs[:] // a resumption, below
 	case p != "":
 		pattern = PatternIK
-		pub, perr := p.PublicKey()
-		if perr != nil {
+		var perr error
+		if pub, perr = p.PublicKey(); perr != nil {
 			t.mu.Unlock()
 			return nil, perr
 		}
@@ -231,6 +232,7 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 		tk.wipe()
 		return nil, err
 	}
+	h.remotePub = pub
 	if p != "" {
 		t.dials[p] = h
 	}
