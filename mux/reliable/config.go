@@ -86,4 +86,8 @@ const (
 	defaultAckThreshold = 2
 	defaultMaxAckDelay  = 10 * time.Millisecond
 	minPacketSize       = 256
+	// firstPacketBuf is the size the event loop's packet buffers start at:
+	// a UDP payload in a 1500-byte IPv6 frame, the most a session over the
+	// Internet's MTU carries.
+	firstPacketBuf = 1452
 )
