@@ -39,6 +39,46 @@ func (t *Transport) HandleVia(pkt []byte, via Path) {
 	}
 }
 
+// newInbound records a responder's half-open handshake: an index for it,
+// the message-2 packet (kept for retransmission), and the keypair its
+// ciphers make (msg1, when not nil, opens 0-RTT packets). On failure it
+// wipes the ciphers and reports false.
+func (t *Transport) newInbound(eph [32]byte, pattern Pattern, now time.Time, path Path, remoteIndex uint32, recvBytes int, msg2 []byte, c1, c2, msg1 *aeadCipher) (*inbound, *keypair, []byte, bool) {
+	ib := &inbound{key: eph, pattern: pattern, created: now, path: path}
+	ib.timer = newTimerItem(func() { t.dropInbound(ib) })
+	idx, err := t.indexes.add(indexEntry{in: ib})
+	if err != nil {
+		c1.wipe()
+		c2.wipe()
+		msg1.wipe()
+		return nil, nil, nil, false
+	}
+	ib.localIndex = idx
+	r := Response{Step: 2, SenderIndex: idx, ReceiverIndex: remoteIndex, Message: msg2}
+	pkt2 := r.Append(make([]byte, 0, responseHeaderLen+len(msg2)))
+	kp := t.keypairOf(idx, remoteIndex, false, c1, c2, msg1)
+	kp.inbound = ib
+	ib.response, ib.recvBytes, ib.sentBytes, ib.kp = pkt2, recvBytes, len(pkt2), kp
+	return ib, kp, pkt2, true
+}
+
+// freshEarly is the initiator's 0-RTT data, or nil when its hello's
+// timestamp is further from now than EarlyDataMaxAge (counted as dropped).
+func (t *Transport) freshEarly(hello *Hello, now time.Time) []byte {
+	if len(hello.Early) == 0 {
+		return nil
+	}
+	skew := now.Sub(time.Unix(0, int64(hello.Timestamp)))
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew > t.cfg.EarlyDataMaxAge {
+		t.stats.droppedEarlyData.Add(1)
+		return nil
+	}
+	return hello.Early
+}
+
 // replyPath is where to answer a packet from addr (or via a relay).
 func (t *Transport) replyPath(from netip.AddrPort, via Path) Path {
 	if via != nil {
@@ -294,36 +334,14 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
-	path := t.replyPath(from, via)
-	ib := &inbound{key: eph, pattern: PatternIK, created: now, path: path}
-	ib.timer = newTimerItem(func() { t.dropInbound(ib) })
-	idx, err := t.indexes.add(indexEntry{in: ib})
-	if err != nil {
-		c1.wipe()
-		c2.wipe()
-		msg1.wipe()
-		return
-	}
-	ib.localIndex = idx
-	r := Response{Step: 2, SenderIndex: idx, ReceiverIndex: in.SenderIndex, Message: msg2}
-	pkt2 := r.Append(make([]byte, 0, responseHeaderLen+len(msg2)))
 	// msg1 opened message 1's payload: 0-RTT packets that follow the
 	// initiation are opened with a key derived from it (early.go).
-	kp := t.keypairOf(idx, in.SenderIndex, false, c1, c2, msg1)
-	kp.inbound = ib
-	ib.response, ib.recvBytes, ib.sentBytes, ib.kp = pkt2, len(pkt), len(pkt2), kp
-
-	early := hello.Early
-	if len(early) > 0 {
-		skew := now.Sub(time.Unix(0, int64(hello.Timestamp)))
-		if skew < 0 {
-			skew = -skew
-		}
-		if skew > t.cfg.EarlyDataMaxAge {
-			t.stats.droppedEarlyData.Add(1)
-			early = nil
-		}
+	ib, kp, pkt2, ok := t.newInbound(eph, PatternIK, now, t.replyPath(from, via), in.SenderIndex, len(pkt), msg2, c1, c2, msg1)
+	if !ok {
+		return
 	}
+	idx := ib.localIndex
+	early := t.freshEarly(&hello, now)
 
 	if t.testHookVerdict != nil {
 		t.testHookVerdict()
@@ -380,7 +398,7 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 		if v.replace != nil {
 			delete(t.sessions, id)
 		}
-		s = t.newSession(id, pub, rs, static, path, false, hello.Timestamp)
+		s = t.newSession(id, pub, rs, static, ib.path, false, hello.Timestamp)
 		ps := s.path.Load()
 		ps.recvBytes.Store(uint64(len(pkt)))
 		ps.sentBytes.Store(uint64(len(pkt2)))
@@ -400,7 +418,7 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 	t.timers.schedule(ib.timer, now.Add(t.cfg.HandshakeTimeout))
 	t.stats.handshakesCompleted.Add(1)
 	if len(pkt2) <= amplificationFactor*len(pkt) {
-		_ = t.write(path, pkt2)
+		_ = t.write(ib.path, pkt2)
 	}
 	// The next answer's key, made while the initiator reads this one.
 	t.ephs.refill(t.rng)
@@ -483,7 +501,7 @@ func (t *Transport) respondXX(in *Initiation, pkt []byte, eph [32]byte, from net
 	t.mu.Unlock()
 	t.timers.schedule(ib.timer, now.Add(t.cfg.HandshakeTimeout))
 	if len(pkt2) <= amplificationFactor*len(pkt) {
-		_ = t.write(path, pkt2)
+		_ = t.write(ib.path, pkt2)
 	} else {
 		t.stats.droppedAmplification.Add(1)
 	}

@@ -320,34 +320,12 @@ func (t *Transport) answerResume(in *ResumeInitiation, asInit *Initiation, pkt [
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
-	path := t.replyPath(from, via)
-	ib := &inbound{key: eph, pattern: PatternResume, created: now, path: path}
-	ib.timer = newTimerItem(func() { t.dropInbound(ib) })
-	idx, err := t.indexes.add(indexEntry{in: ib})
-	if err != nil {
-		msg1c.wipe()
-		c1.wipe()
-		c2.wipe()
+	ib, kp, pkt2, ok := t.newInbound(eph, PatternResume, now, t.replyPath(from, via), in.SenderIndex, len(pkt), msg2, c1, c2, msg1c)
+	if !ok {
 		return
 	}
-	ib.localIndex = idx
-	r := Response{Step: 2, SenderIndex: idx, ReceiverIndex: in.SenderIndex, Message: msg2}
-	pkt2 := r.Append(make([]byte, 0, responseHeaderLen+len(msg2)))
-	kp := t.keypairOf(idx, in.SenderIndex, false, c1, c2, msg1c)
-	kp.inbound = ib
-	ib.response, ib.recvBytes, ib.sentBytes, ib.kp = pkt2, len(pkt), len(pkt2), kp
-
-	early := hello.Early
-	if len(early) > 0 {
-		skew := now.Sub(time.Unix(0, int64(hello.Timestamp)))
-		if skew < 0 {
-			skew = -skew
-		}
-		if skew > t.cfg.EarlyDataMaxAge {
-			t.stats.droppedEarlyData.Add(1)
-			early = nil
-		}
-	}
+	idx := ib.localIndex
+	early := t.freshEarly(&hello, now)
 
 	if t.testHookVerdict != nil {
 		t.testHookVerdict()
@@ -384,7 +362,7 @@ func (t *Transport) answerResume(in *ResumeInitiation, asInit *Initiation, pkt [
 		if v.replace != nil {
 			delete(t.sessions, id)
 		}
-		s = t.newSession(id, tk.pub, tk.rs, tk.static, path, false, hello.Timestamp)
+		s = t.newSession(id, tk.pub, tk.rs, tk.static, ib.path, false, hello.Timestamp)
 		ps := s.path.Load()
 		ps.recvBytes.Store(uint64(len(pkt)))
 		ps.sentBytes.Store(uint64(len(pkt2)))
@@ -407,7 +385,7 @@ func (t *Transport) answerResume(in *ResumeInitiation, asInit *Initiation, pkt [
 	t.stats.handshakesCompleted.Add(1)
 	t.stats.resumptions.Add(1)
 	if len(pkt2) <= amplificationFactor*len(pkt) {
-		_ = t.write(path, pkt2)
+		_ = t.write(ib.path, pkt2)
 	}
 	if v.merge != nil && len(early) > 0 {
 		s.deliver(early)
