@@ -20,6 +20,7 @@ import (
 	"github.com/ipv8/go-ipv8/internal/netsim"
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocol"
+	"github.com/ipv8/go-ipv8/security/noise"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -164,9 +165,13 @@ func TestTransportDialEarlyOnALossyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newStack(t, NewPort(pc, Config{}))
+	// A handshake crosses two 10 % links each way, so an attempt is lost
+	// a third of the time: the default 10 s (five attempts) would fail one
+	// dial in ~200; 25 s gives nine.
+	sec := noise.Config{HandshakeTimeout: 25 * time.Second}
+	srv := newStackWith(t, NewPort(pc, Config{}), sec)
 	srv.echo(t)
-	env := &rttEnv{n: n, link: link, srv: srv}
+	env := &rttEnv{n: n, link: link, srv: srv, sec: sec}
 	for i := 0; i < 6; i++ {
 		cl := env.client(t)
 		c, err := cl.tr.DialEarly(testCtx(t, 30*time.Second), srv.maddr(t), srv.id())
@@ -193,6 +198,7 @@ type rttEnv struct {
 	srv    *stack
 	hosts  int
 	oneWay time.Duration
+	sec    noise.Config // the clients' Noise configuration
 }
 
 func newRTTEnv(tb testing.TB, linkLatency time.Duration) *rttEnv {
@@ -217,7 +223,7 @@ func (e *rttEnv) client(tb testing.TB) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newStack(tb, NewPort(pc, Config{}))
+	return newStackWith(tb, NewPort(pc, Config{}), e.sec)
 }
 
 // closeConns closes the client's Conn to srv and waits until the server

@@ -36,11 +36,17 @@ type stack struct {
 
 func newStack(t testing.TB, port *Port) *stack {
 	t.Helper()
+	return newStackWith(t, port, noise.Config{})
+}
+
+// newStackWith is newStack with the Noise transport configured by cfg.
+func newStackWith(t testing.TB, port *Port, cfg noise.Config) *stack {
+	t.Helper()
 	key, err := peer.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, err := noise.New(key, port, noise.Config{})
+	sec, err := noise.New(key, port, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
