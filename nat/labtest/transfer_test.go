@@ -29,6 +29,12 @@ type transfer struct {
 }
 
 func startTransfer(ctx context.Context, a, b transport.Conn, size int64, seed uint64) *transfer {
+	return startPacedTransfer(ctx, a, b, size, seed, 0)
+}
+
+// startPacedTransfer is startTransfer writing at most rate bytes a second
+// (0: as fast as the stream takes them).
+func startPacedTransfer(ctx context.Context, a, b transport.Conn, size int64, seed uint64, rate float64) *transfer {
 	tr := &transfer{size: size, done: make(chan error, 2)}
 	go func() {
 		s, err := a.OpenStream(ctx, bulkProtocol)
@@ -39,7 +45,13 @@ func startTransfer(ctx context.Context, a, b transport.Conn, size int64, seed ui
 		h := sha256.New()
 		src := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
 		buf := make([]byte, 256<<10)
+		start := time.Now()
 		for left := size; left > 0; {
+			if rate > 0 {
+				if ahead := time.Duration(float64(size-left)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead)
+				}
+			}
 			n := int(min(int64(len(buf)), left))
 			src.Read(buf[:n])
 			h.Write(buf[:n])
