@@ -135,9 +135,7 @@ func hostRelayedConnInLab(t *testing.T, kindA, kindB natlab.Kind, wantDirect boo
 		src := rand.NewChaCha8([32]byte{5})
 		buf := make([]byte, 256<<10)
 		for left := size; left > 0; {
-			if ahead := time.Duration(float64(size-left)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead)
-			}
+			pace(start, size-left, rate)
 			k := int(min(int64(len(buf)), left))
 			src.Read(buf[:k])
 			want.Write(buf[:k])

@@ -28,6 +28,14 @@ type transfer struct {
 	done     chan error
 }
 
+// pace sleeps until sending sent bytes since start keeps to rate bytes a
+// second.
+func pace(start time.Time, sent int64, rate float64) {
+	if ahead := time.Duration(float64(sent)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+}
+
 func startTransfer(ctx context.Context, a, b transport.Conn, size int64, seed uint64) *transfer {
 	return startPacedTransfer(ctx, a, b, size, seed, 0)
 }
@@ -48,9 +56,7 @@ func startPacedTransfer(ctx context.Context, a, b transport.Conn, size int64, se
 		start := time.Now()
 		for left := size; left > 0; {
 			if rate > 0 {
-				if ahead := time.Duration(float64(size-left)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
-					time.Sleep(ahead)
-				}
+				pace(start, size-left, rate)
 			}
 			n := int(min(int64(len(buf)), left))
 			src.Read(buf[:n])
