@@ -340,9 +340,61 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 	if !ok {
 		return
 	}
-	idx := ib.localIndex
-	early := t.freshEarly(&hello, now)
+	a := admission{
+		id: id, pub: pub, rs: rs, static: static, ts: hello.Timestamp, answerTS: mine.Timestamp,
+		rekey: hello.Rekey, eph: eph, ib: ib, kp: kp, pkt: pkt, pkt2: pkt2,
+		early: t.freshEarly(&hello, now), now: now,
+	}
+	switch t.admit(&a) {
+	case admitRetry:
+		if !retried {
+			t.respondIK(in, pkt, static, eph, from, via, t.now(), true)
+			return
+		}
+		t.stats.droppedStale.Add(1)
+	case admitted:
+		// The next answer's key, made while the initiator reads this one.
+		t.ephs.refill(t.rng)
+	}
+}
 
+// An admission is a responder's answered handshake (IK or resumption) on
+// its way to becoming a session: what the verdict and the session need.
+type admission struct {
+	id       peer.ID
+	pub      *peer.PublicKey
+	rs       [32]byte     // the initiator's static key
+	static   *localStatic // ours, the one it reached
+	ts       uint64       // the initiator's hello timestamp
+	answerTS uint64       // ours, in message 2
+	rekey    bool
+	eph      [32]byte // the initiator's ephemeral key: the inbound's key
+	ib       *inbound
+	kp       *keypair
+	pkt      []byte // message 1
+	pkt2     []byte // message 2, sent here
+	early    []byte // 0-RTT payload of message 1 still fresh enough
+	now      time.Time
+	// spent runs once the handshake is admitted, before message 2 leaves
+	// (a resumption spends its ticket).
+	spent func()
+}
+
+// admitResult says how admit ended.
+type admitResult int
+
+const (
+	admitted   admitResult = iota
+	admitDrop              // refused: counted, its state undone
+	admitRetry             // refused for now: answer again with a newer timestamp (verdict.retry), its state undone
+)
+
+// admit judges an answered handshake against the sessions we hold (a new
+// session, a merge with a crossing one, a rekey of a live one), installs
+// its keys, sends message 2 and hands a new session to Accept. The IK and
+// resumption responders share it so that both follow the same rules.
+func (t *Transport) admit(a *admission) admitResult {
+	idx := a.ib.localIndex
 	if t.testHookVerdict != nil {
 		t.testHookVerdict()
 	}
@@ -350,19 +402,19 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 	var s *session
 	var abandon *handshake
 	t.mu.Lock()
-	reject := t.closed || t.inbound[eph] != nil || len(t.inbound) >= t.cfg.MaxHalfOpen
-	if last, ok := t.lastInit.Peek(id); ok && hello.Timestamp <= last {
+	reject := t.closed || t.inbound[a.eph] != nil || len(t.inbound) >= t.cfg.MaxHalfOpen
+	if last, ok := t.lastInit.Peek(a.id); ok && a.ts <= last {
 		reject = true
 	}
-	if !reject && hello.Rekey {
-		s = t.sessions[id]
+	if !reject && a.rekey {
+		s = t.sessions[a.id]
 		if s == nil || s.isClosed() {
 			reject = true
 		} else {
 			s.mu.Lock()
 			if h := s.rekeying; h != nil {
 				// Both sides rekey at once: the lower ID's handshake wins.
-				if idLess(t.id, id) {
+				if idLess(t.id, a.id) {
 					reject = true
 				} else {
 					h.abandoned.Store(true)
@@ -372,63 +424,64 @@ func (t *Transport) respondIK(in *Initiation, pkt []byte, static *localStatic, e
 			s.mu.Unlock()
 		}
 	} else if !reject {
-		v = t.judgeLocked(id, hello.Timestamp, mine.Timestamp, now)
+		v = t.judgeLocked(a.id, a.ts, a.answerTS, a.now)
 		reject = v.drop
 	}
 	if reject {
 		t.mu.Unlock()
-		t.early.remove(kp)
-		t.dropKeypair(kp)
-		t.indexes.removeIf(idx, ib)
-		if v.retry && !retried {
-			t.respondIK(in, pkt, static, eph, from, via, t.now(), true)
-			return
+		t.early.remove(a.kp)
+		t.dropKeypair(a.kp)
+		t.indexes.removeIf(idx, a.ib)
+		if v.retry {
+			return admitRetry
 		}
 		t.stats.droppedStale.Add(1)
-		return
+		return admitDrop
 	}
-	t.lastInit.Add(id, hello.Timestamp)
-	t.inbound[eph] = ib
+	t.lastInit.Add(a.id, a.ts)
+	t.inbound[a.eph] = a.ib
 	switch {
-	case hello.Rekey:
+	case a.rekey:
 	case v.merge != nil:
 		s = v.merge
 		t.stats.simultaneousOpens.Add(1)
 	default:
 		if v.replace != nil {
-			delete(t.sessions, id)
+			delete(t.sessions, a.id)
 		}
-		s = t.newSession(id, pub, rs, static, ib.path, false, hello.Timestamp)
+		s = t.newSession(a.id, a.pub, a.rs, a.static, a.ib.path, false, a.ts)
 		ps := s.path.Load()
-		ps.recvBytes.Store(uint64(len(pkt)))
-		ps.sentBytes.Store(uint64(len(pkt2)))
-		s.installResponder(kp, false)
-		if len(early) > 0 {
-			s.deliver(early)
+		ps.recvBytes.Store(uint64(len(a.pkt)))
+		ps.sentBytes.Store(uint64(len(a.pkt2)))
+		s.installResponder(a.kp, false)
+		if len(a.early) > 0 {
+			s.deliver(a.early)
 		}
-		t.sessions[id] = s
+		t.sessions[a.id] = s
 	}
-	ib.sess = s
-	if hello.Rekey || v.merge != nil {
-		s.installNext(kp) // lock order: Transport.mu, then session.mu
+	a.ib.sess = s
+	if a.rekey || v.merge != nil {
+		s.installNext(a.kp) // lock order: Transport.mu, then session.mu
 	}
 	t.mu.Unlock()
-
-	t.indexes.replace(idx, indexEntry{kp: kp})
-	t.timers.schedule(ib.timer, now.Add(t.cfg.HandshakeTimeout))
-	t.stats.handshakesCompleted.Add(1)
-	if len(pkt2) <= amplificationFactor*len(pkt) {
-		_ = t.write(ib.path, pkt2)
+	if a.spent != nil {
+		a.spent()
 	}
-	// The next answer's key, made while the initiator reads this one.
-	t.ephs.refill(t.rng)
+
+	t.indexes.replace(idx, indexEntry{kp: a.kp})
+	t.timers.schedule(a.ib.timer, a.now.Add(t.cfg.HandshakeTimeout))
+	t.stats.handshakesCompleted.Add(1)
+	if len(a.pkt2) <= amplificationFactor*len(a.pkt) {
+		_ = t.write(a.ib.path, a.pkt2)
+	}
 	if abandon != nil {
 		abandon.fail(errAbandoned)
 	}
-	if v.merge != nil && len(early) > 0 {
-		s.deliver(early)
+	if v.merge != nil && len(a.early) > 0 {
+		s.deliver(a.early)
 	}
-	t.finishAccept(s, v, hello.Rekey)
+	t.finishAccept(s, v, a.rekey)
+	return admitted
 }
 
 // finishAccept completes a verdict once Transport.mu is released.

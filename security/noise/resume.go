@@ -324,71 +324,21 @@ func (t *Transport) answerResume(in *ResumeInitiation, asInit *Initiation, pkt [
 	if !ok {
 		return
 	}
-	idx := ib.localIndex
-	early := t.freshEarly(&hello, now)
-
-	if t.testHookVerdict != nil {
-		t.testHookVerdict()
+	a := admission{
+		id: id, pub: tk.pub, rs: tk.rs, static: tk.static, ts: hello.Timestamp, answerTS: mine.Timestamp,
+		eph: eph, ib: ib, kp: kp, pkt: pkt, pkt2: pkt2, early: t.freshEarly(&hello, now), now: now,
+		spent: func() {
+			// The ticket is spent: a replay of this initiation finds none.
+			t.tickets.drop(in.TicketID)
+			t.stats.resumptions.Add(1)
+		},
 	}
-	var v verdict
-	var s *session
-	t.mu.Lock()
-	reject := t.closed || t.inbound[eph] != nil || len(t.inbound) >= t.cfg.MaxHalfOpen
-	if last, ok := t.lastInit.Peek(id); ok && hello.Timestamp <= last {
-		reject = true
-	}
-	if !reject {
-		v = t.judgeLocked(id, hello.Timestamp, mine.Timestamp, now)
-		reject = v.drop
-	}
-	if reject {
-		t.mu.Unlock()
-		t.early.remove(kp)
-		t.dropKeypair(kp)
-		t.indexes.removeIf(idx, ib)
-		if v.retry && !retried {
+	switch t.admit(&a) {
+	case admitRetry:
+		if !retried {
 			t.answerResume(in, asInit, pkt, static, eph, from, via, t.now(), true)
 			return
 		}
 		t.stats.droppedStale.Add(1)
-		return
 	}
-	t.lastInit.Add(id, hello.Timestamp)
-	t.inbound[eph] = ib
-	if v.merge != nil {
-		s = v.merge
-		t.stats.simultaneousOpens.Add(1)
-	} else {
-		if v.replace != nil {
-			delete(t.sessions, id)
-		}
-		s = t.newSession(id, tk.pub, tk.rs, tk.static, ib.path, false, hello.Timestamp)
-		ps := s.path.Load()
-		ps.recvBytes.Store(uint64(len(pkt)))
-		ps.sentBytes.Store(uint64(len(pkt2)))
-		s.installResponder(kp, false)
-		if len(early) > 0 {
-			s.deliver(early)
-		}
-		t.sessions[id] = s
-	}
-	ib.sess = s
-	if v.merge != nil {
-		s.installNext(kp)
-	}
-	t.mu.Unlock()
-	// The ticket is spent: a replay of this initiation finds none.
-	t.tickets.drop(in.TicketID)
-
-	t.indexes.replace(idx, indexEntry{kp: kp})
-	t.timers.schedule(ib.timer, now.Add(t.cfg.HandshakeTimeout))
-	t.stats.handshakesCompleted.Add(1)
-	t.stats.resumptions.Add(1)
-	if len(pkt2) <= amplificationFactor*len(pkt) {
-		_ = t.write(ib.path, pkt2)
-	}
-	if v.merge != nil && len(early) > 0 {
-		s.deliver(early)
-	}
-	t.finishAccept(s, v, false)
 }
