@@ -1,6 +1,7 @@
 package noise
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ type timerHeap struct {
 	clock clock.Clock
 
 	mu      sync.Mutex
-	items   []*timerItem
+	items   timerItems
 	timer   clock.Timer
 	armedAt time.Time // deadline the clock timer is set for (zero: not armed)
 	closed  bool
@@ -42,13 +43,9 @@ func (h *timerHeap) schedule(it *timerItem, when time.Time) {
 	}
 	it.when = when
 	if it.index >= 0 {
-		if !h.down(it.index) {
-			h.up(it.index)
-		}
+		heap.Fix(&h.items, it.index)
 	} else {
-		it.index = len(h.items)
-		h.items = append(h.items, it)
-		h.up(it.index)
+		heap.Push(&h.items, it)
 	}
 	h.armLocked()
 }
@@ -65,18 +62,7 @@ func (h *timerHeap) removeLocked(it *timerItem) {
 	if i < 0 || i >= len(h.items) || h.items[i] != it {
 		return
 	}
-	last := len(h.items) - 1
-	if i != last {
-		h.swap(i, last)
-	}
-	h.items[last] = nil
-	h.items = h.items[:last]
-	it.index = -1
-	if i != last {
-		if !h.down(i) {
-			h.up(i)
-		}
-	}
+	heap.Remove(&h.items, i)
 }
 
 // len reports how many callbacks are scheduled.
@@ -142,43 +128,33 @@ func (h *timerHeap) fire() {
 	}
 }
 
-func (h *timerHeap) less(i, j int) bool { return h.items[i].when.Before(h.items[j].when) }
+// timerItems is the heap's order (container/heap), keeping each item's
+// index so that it can be rescheduled or removed in place.
+type timerItems []*timerItem
 
-func (h *timerHeap) swap(i, j int) {
-	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].index = i
-	h.items[j].index = j
+func (q timerItems) Len() int           { return len(q) }
+func (q timerItems) Less(i, j int) bool { return q[i].when.Before(q[j].when) }
+
+func (q timerItems) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
 }
 
-func (h *timerHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 2
-		if !h.less(j, i) {
-			break
-		}
-		h.swap(i, j)
-		j = i
-	}
+func (q *timerItems) Push(x any) {
+	it := x.(*timerItem)
+	it.index = len(*q)
+	*q = append(*q, it)
 }
 
-func (h *timerHeap) down(i0 int) bool {
-	i, n := i0, len(h.items)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		j := l
-		if r := l + 1; r < n && h.less(r, l) {
-			j = r
-		}
-		if !h.less(j, i) {
-			break
-		}
-		h.swap(i, j)
-		i = j
-	}
-	return i > i0
+func (q *timerItems) Pop() any {
+	old := *q
+	last := len(old) - 1
+	it := old[last]
+	old[last] = nil
+	*q = old[:last]
+	it.index = -1
+	return it
 }
 
 // Every deadline of a session, in one place. A session has one timer item,
