@@ -114,31 +114,7 @@ func (t *Transport) onInitiation(pkt []byte, from netip.AddrPort, via Path) {
 	}
 	var eph [32]byte
 	copy(eph[:], in.ephemeralOf())
-
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
-	}
-	if ib := t.inbound[eph]; ib != nil {
-		t.mu.Unlock()
-		t.resendResponse(ib, len(pkt), from, via)
-		return
-	}
-	halfOpen := t.halfOpenLocked()
-	t.mu.Unlock()
-
-	if t.cookies.note(now, halfOpen, t.cfg.MaxHalfOpen) && !t.cookies.validMAC2(now, pkt, from) {
-		reply, err := t.cookies.reply(now, &in, from, sealKey)
-		if err == nil && len(reply) <= amplificationFactor*len(pkt) {
-			if t.write(t.replyPath(from, via), reply) == nil {
-				t.stats.cookieRepliesSent.Add(1)
-			}
-		}
-		return
-	}
-	if halfOpen >= t.cfg.MaxHalfOpen {
-		t.stats.droppedLoad.Add(1)
+	if !t.mayAnswer(&in, pkt, eph, sealKey, from, via, now) {
 		return
 	}
 	if in.Pattern == PatternIK {
@@ -146,6 +122,40 @@ func (t *Transport) onInitiation(pkt []byte, from netip.AddrPort, via Path) {
 	} else {
 		t.respondXX(&in, pkt, eph, from, via, now)
 	}
+}
+
+// mayAnswer runs the checks an initiation (any pattern, or a resumption)
+// passes before it costs us any Noise work or state: a retransmission is
+// answered with the message 2 already made; under load an initiation
+// without a valid cookie gets a cookie reply (within 3× its bytes); past
+// MaxHalfOpen it is dropped.
+func (t *Transport) mayAnswer(in *Initiation, pkt []byte, eph [32]byte, sealKey *[32]byte, from netip.AddrPort, via Path, now time.Time) bool {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return false
+	}
+	if ib := t.inbound[eph]; ib != nil {
+		t.mu.Unlock()
+		t.resendResponse(ib, len(pkt), from, via)
+		return false
+	}
+	halfOpen := t.halfOpenLocked()
+	t.mu.Unlock()
+	if t.cookies.note(now, halfOpen, t.cfg.MaxHalfOpen) && !t.cookies.validMAC2(now, pkt, from) {
+		reply, err := t.cookies.reply(now, in, from, sealKey)
+		if err == nil && len(reply) <= amplificationFactor*len(pkt) {
+			if t.write(t.replyPath(from, via), reply) == nil {
+				t.stats.cookieRepliesSent.Add(1)
+			}
+		}
+		return false
+	}
+	if halfOpen >= t.cfg.MaxHalfOpen {
+		t.stats.droppedLoad.Add(1)
+		return false
+	}
+	return true
 }
 
 // refuse tells an IK initiator that none of our static keys is the one it

@@ -248,29 +248,7 @@ func (t *Transport) onResume(pkt []byte, from netip.AddrPort, via Path) {
 	}
 	var eph [32]byte
 	copy(eph[:], in.ephemeral())
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
-	}
-	if ib := t.inbound[eph]; ib != nil {
-		t.mu.Unlock()
-		t.resendResponse(ib, len(pkt), from, via)
-		return
-	}
-	halfOpen := t.halfOpenLocked()
-	t.mu.Unlock()
-	if t.cookies.note(now, halfOpen, t.cfg.MaxHalfOpen) && !t.cookies.validMAC2(now, pkt, from) {
-		reply, err := t.cookies.reply(now, &asInit, from, &static.sealKey)
-		if err == nil && len(reply) <= amplificationFactor*len(pkt) {
-			if t.write(t.replyPath(from, via), reply) == nil {
-				t.stats.cookieRepliesSent.Add(1)
-			}
-		}
-		return
-	}
-	if halfOpen >= t.cfg.MaxHalfOpen {
-		t.stats.droppedLoad.Add(1)
+	if !t.mayAnswer(&asInit, pkt, eph, &static.sealKey, from, via, now) {
 		return
 	}
 	t.answerResume(&in, &asInit, pkt, static, eph, from, via, now, false)
