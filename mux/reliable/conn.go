@@ -347,35 +347,52 @@ func (c *conn) OpenStream(ctx context.Context, p protocol.ID) (transport.Stream,
 // AcceptStream waits for the next stream the remote opened. After
 // SetCallbacks it fails with ErrCallbacksInstalled.
 func (c *conn) AcceptStream(ctx context.Context) (transport.Stream, error) {
+	return waitTake(ctx, c, func() *chan struct{} { return &c.acceptWake }, func() (transport.Stream, bool) {
+		if c.q.acceptLen() == 0 {
+			return nil, false
+		}
+		s := c.q.accept.popFront()
+		if c.q.acceptLen() > 0 {
+			signal(c.acceptWake)
+		}
+		return s, true
+	})
+}
+
+// waitTake is the loop of the Conn's blocking receives (AcceptStream,
+// ReceiveDatagram). With c.mu held, take returns the next item if there is
+// one (and wakes the next waiter when more are left); otherwise the call
+// fails once callbacks are installed or the Conn is closed, or sleeps on
+// the channel wake points to (made on first use) until it is signalled or
+// ctx ends.
+func waitTake[T any](ctx context.Context, c *conn, wake func() *chan struct{}, take func() (T, bool)) (T, error) {
+	var zero T
 	c.mu.Lock()
 	for {
 		if c.cb.set {
-			signal(c.acceptWake) // the next waiter, if any, fails too
+			signal(*wake()) // the next waiter, if any, fails too
 			c.mu.Unlock()
-			return nil, ErrCallbacksInstalled
+			return zero, ErrCallbacksInstalled
 		}
-		if c.q.acceptLen() > 0 {
-			s := c.q.accept.popFront()
-			if c.q.acceptLen() > 0 {
-				signal(c.acceptWake)
-			}
+		if v, ok := take(); ok {
 			c.mu.Unlock()
-			return s, nil
+			return v, nil
 		}
 		if c.closed {
 			err := c.closeErr
 			c.mu.Unlock()
-			return nil, err
+			return zero, err
 		}
-		if c.acceptWake == nil {
-			c.acceptWake = make(chan struct{}, 1)
+		w := wake()
+		if *w == nil {
+			*w = make(chan struct{}, 1)
 		}
-		wake := c.acceptWake
+		ch := *w
 		c.mu.Unlock()
 		select {
-		case <-wake:
+		case <-ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return zero, ctx.Err()
 		}
 		c.mu.Lock()
 	}
@@ -429,40 +446,18 @@ func (c *conn) SendDatagram(b []byte) error {
 // ReceiveDatagram waits for the next datagram. After SetCallbacks it fails
 // with ErrCallbacksInstalled.
 func (c *conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
-	c.mu.Lock()
-	for {
+	return waitTake(ctx, c, func() *chan struct{} { return &c.datagrams().wake }, func() ([]byte, bool) {
 		dg := c.datagrams()
-		if c.cb.set {
-			signal(dg.wake) // the next waiter, if any, fails too
-			c.mu.Unlock()
-			return nil, ErrCallbacksInstalled
+		if dg.in.len() == 0 {
+			return nil, false
 		}
+		d := dg.in.popFront()
 		if dg.in.len() > 0 {
-			d := dg.in.popFront()
-			if dg.in.len() > 0 {
-				signal(dg.wake)
-			}
-			dg.in.shrink()
-			c.mu.Unlock()
-			return d, nil
+			signal(dg.wake)
 		}
-		if c.closed {
-			err := c.closeErr
-			c.mu.Unlock()
-			return nil, err
-		}
-		if dg.wake == nil {
-			dg.wake = make(chan struct{}, 1)
-		}
-		wake := dg.wake
-		c.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		c.mu.Lock()
-	}
+		dg.in.shrink()
+		return d, true
+	})
 }
 
 func (c *conn) addStream(s *stream) {
