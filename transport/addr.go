@@ -29,6 +29,24 @@ func ToAddrPort(m ma.Multiaddr) (netip.AddrPort, ma.Multiaddr, error) {
 	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), m[2:], nil
 }
 
+// DialAddrPort returns the UDP address of a dialable multiaddr of one
+// transport: /ip4|ip6/…/udp/N followed by exactly the component code
+// (named form in errors, as in "/ip4|ip6/…/udp/N/quic-v1"), with an address
+// that can be dialled (not unspecified, port not 0).
+func DialAddrPort(m ma.Multiaddr, code int, form string) (netip.AddrPort, error) {
+	ap, rest, err := ToAddrPort(m)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if len(rest) != 1 || rest[0].Code() != code {
+		return netip.AddrPort{}, fmt.Errorf("%w: %s is not %s", ErrAddrNotSupported, m, form)
+	}
+	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: %s has no usable address", ErrAddrNotSupported, m)
+	}
+	return ap, nil
+}
+
 // FromAddrPort returns /ip4|ip6/…/udp/N followed by suffix (for example
 // "/quic-v1" or "/ipv8"; "" for none).
 func FromAddrPort(ap netip.AddrPort, suffix string) (ma.Multiaddr, error) {

@@ -86,33 +86,35 @@ func Register[T any](c *Community, id byte, h func(m *Message, v *T)) error {
 
 // Send signs and sends an application message to one address.
 func (c *Community) Send(to netip.AddrPort, id byte, payload []byte) error {
-	if id >= wire.FirstReserved {
-		return fmt.Errorf("%w (got %d)", ErrReservedID, id)
+	gt, err := c.appTime(id)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	gt := c.claimTime()
-	c.mu.Unlock()
 	pkt := c.signer.AppendSigned(make([]byte, 0, wire.MinSigned+len(payload)), c.id, id, gt, payload)
 	return c.ep.send(pkt, to)
 }
 
 // SendUnsigned sends an unsigned application message.
 func (c *Community) SendUnsigned(to netip.AddrPort, id byte, payload []byte) error {
+	gt, err := c.appTime(id)
+	if err != nil {
+		return err
+	}
+	return c.ep.send(wire.AppendUnsigned(make([]byte, 0, wire.MinUnsigned+len(payload)), c.id, id, gt, payload), to)
+}
+
+// appTime checks that an application may send message id now and claims
+// the global time for it.
+func (c *Community) appTime(id byte) (uint64, error) {
 	if id >= wire.FirstReserved {
-		return fmt.Errorf("%w (got %d)", ErrReservedID, id)
+		return 0, fmt.Errorf("%w (got %d)", ErrReservedID, id)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	}
-	gt := c.claimTime()
-	c.mu.Unlock()
-	return c.ep.send(wire.AppendUnsigned(make([]byte, 0, wire.MinUnsigned+len(payload)), c.id, id, gt, payload), to)
+	return c.claimTime(), nil
 }
 
 // SendPayload encodes v with wire.Marshal and sends it signed.

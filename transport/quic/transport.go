@@ -136,17 +136,7 @@ func (t *Transport) CanDial(raddr ma.Multiaddr) bool {
 
 // dialAddr returns the UDP address of a /ip4|ip6/…/udp/N/quic-v1 multiaddr.
 func dialAddr(raddr ma.Multiaddr) (netip.AddrPort, error) {
-	ap, rest, err := transport.ToAddrPort(raddr)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	if len(rest) != 1 || rest[0].Code() != ma.P_QUIC_V1 {
-		return netip.AddrPort{}, fmt.Errorf("%w: %s is not /ip4|ip6/…/udp/N/quic-v1", transport.ErrAddrNotSupported, raddr)
-	}
-	if !ap.Addr().IsValid() || ap.Port() == 0 {
-		return netip.AddrPort{}, fmt.Errorf("%w: %s has no usable address", transport.ErrAddrNotSupported, raddr)
-	}
-	return ap, nil
+	return transport.DialAddrPort(raddr, ma.P_QUIC_V1, "/ip4|ip6/…/udp/N/quic-v1")
 }
 
 // Dial connects to p at raddr. The remote must prove, inside the TLS

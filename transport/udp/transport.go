@@ -143,17 +143,7 @@ func (t *Transport) CanDial(raddr ma.Multiaddr) bool {
 
 // dialAddr returns the UDP address of a /ip4|ip6/…/udp/N/ipv8 multiaddr.
 func dialAddr(raddr ma.Multiaddr) (netip.AddrPort, error) {
-	ap, rest, err := transport.ToAddrPort(raddr)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	if len(rest) != 1 || rest[0].Code() != peer.P_IPV8 {
-		return netip.AddrPort{}, fmt.Errorf("%w: %s is not /ip4|ip6/…/udp/N/ipv8", transport.ErrAddrNotSupported, raddr)
-	}
-	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
-		return netip.AddrPort{}, fmt.Errorf("%w: %s has no usable address", transport.ErrAddrNotSupported, raddr)
-	}
-	return ap, nil
+	return transport.DialAddrPort(raddr, peer.P_IPV8, "/ip4|ip6/…/udp/N/ipv8")
 }
 
 // Dial opens a Conn to p at raddr: a Noise IK handshake (one round trip)
