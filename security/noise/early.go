@@ -76,10 +76,7 @@ func (t *Transport) dialEarly(ctx context.Context, path Path, p peer.ID, establi
 	if established == nil {
 		established = func(security.Session, error) {}
 	}
-	deadline := t.clock.Now().Add(t.cfg.HandshakeTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline := t.handshakeDeadline(ctx)
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()

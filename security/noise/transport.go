@@ -184,10 +184,7 @@ func (t *Transport) DialPath(ctx context.Context, path Path, p peer.ID, early []
 	if len(early) > t.maxEarly(p != "") {
 		return nil, fmt.Errorf("%w: %d bytes of early data, at most %d fit", security.ErrTooLarge, len(early), t.maxEarly(p != ""))
 	}
-	deadline := t.clock.Now().Add(t.cfg.HandshakeTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline := t.handshakeDeadline(ctx)
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -267,6 +264,16 @@ func (t *Transport) maxEarly(ik bool) int {
 		return m
 	}
 	return 0
+}
+
+// handshakeDeadline is when a dial gives up: HandshakeTimeout from now,
+// or ctx's deadline if that comes first.
+func (t *Transport) handshakeDeadline(ctx context.Context) time.Time {
+	deadline := t.clock.Now().Add(t.cfg.HandshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
 }
 
 // Accept waits for the next session a remote opened.
