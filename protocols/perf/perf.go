@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocol"
+	"github.com/ipv8/go-ipv8/protocols"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -28,10 +29,7 @@ const blockSize = 64 << 10
 var ErrShort = errors.New("perf: short download")
 
 // Host is what perf needs of a host (host.Host satisfies it).
-type Host interface {
-	SetStreamHandler(p protocol.ID, f func(transport.Stream))
-	NewStream(ctx context.Context, p peer.ID, protos ...protocol.ID) (transport.Stream, error)
-}
+type Host = protocols.Host
 
 // Register serves perf on h.
 func Register(h Host) { h.SetStreamHandler(ID, Serve) }

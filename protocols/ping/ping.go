@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipv8/go-ipv8/peer"
 	"github.com/ipv8/go-ipv8/protocol"
+	"github.com/ipv8/go-ipv8/protocols"
 	"github.com/ipv8/go-ipv8/transport"
 )
 
@@ -30,10 +31,7 @@ const idleTimeout = time.Minute
 var ErrMismatch = errors.New("ping: echo does not match")
 
 // Host is what ping needs of a host (host.Host satisfies it).
-type Host interface {
-	SetStreamHandler(p protocol.ID, f func(transport.Stream))
-	NewStream(ctx context.Context, p peer.ID, protos ...protocol.ID) (transport.Stream, error)
-}
+type Host = protocols.Host
 
 // Register serves ping on h.
 func Register(h Host) { h.SetStreamHandler(ID, Serve) }
