@@ -153,7 +153,15 @@ func New(cfg Config) (*Selector, error) {
 
 // SetDirect offers a punched direct path (replacing an earlier one). The
 // session moves to it at once unless the RTTs known so far say it is
-// clearly slower than the relay.
+// clearly slower than the relay (by more than Hysteresis and Tolerance).
+//
+// From then on the two paths are compared only on samples taken together:
+// the relay's earlier samples are dropped, and a fresh measurement of both
+// starts at once. The first samples (the relay's coordination RTT, the
+// direct path's probe RTT) and the relay's pings before the punch were
+// taken at other moments; under a running stream the queue at the
+// bottleneck swings by tens of milliseconds between moments, which would
+// otherwise keep the session on the relay until the stream ends.
 func (s *Selector) SetDirect(c Candidate) error {
 	if c.Path == nil || c.Ping == nil {
 		return errors.New("pathsel: a direct Candidate needs a Path and a Ping")
@@ -166,9 +174,13 @@ func (s *Selector) SetDirect(c Candidate) error {
 	} else {
 		s.d.add(time.Nanosecond) // it just answered a punch: alive, RTT unknown
 	}
+	want := Choose(transport.PathDirect, s.d, s.r, s.cfg) // "clearly slower" is the rule for leaving direct
+	s.r = Sample{Fails: s.r.Fails}
 	s.mu.Unlock()
-	if err := s.decide(); err != nil {
-		return err
+	if want == transport.PathDirect {
+		if err := s.move(transport.PathDirect); err != nil {
+			return err
+		}
 	}
 	select { // a fresh measurement of both paths, not a whole Interval later
 	case s.kick <- struct{}{}:
@@ -227,6 +239,13 @@ func Choose(cur transport.PathKind, d, r Sample, cfg Config) transport.PathKind 
 func (s *Selector) decide() error {
 	s.mu.Lock()
 	want := Choose(s.cur, s.d, s.r, s.cfg)
+	s.mu.Unlock()
+	return s.move(want)
+}
+
+// move puts the session on the path of kind want, if it is not there.
+func (s *Selector) move(want transport.PathKind) error {
+	s.mu.Lock()
 	if want == s.cur || (want == transport.PathDirect && s.direct == nil) {
 		s.mu.Unlock()
 		return nil

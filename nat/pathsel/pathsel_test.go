@@ -149,3 +149,45 @@ func TestSampleMinRTTIgnoresAQueuedPing(t *testing.T) {
 		t.Fatalf("old samples still count: %+v", s)
 	}
 }
+
+// The relay's early samples were taken at another moment than the punched
+// path's: after SetDirect the paths are compared only on samples taken
+// together. Here the relay answered once in 10 ms while idle; now, with a
+// stream queued at the shared bottleneck, it takes 45 ms and the direct path
+// 30 ms (its probe took 60 ms at a worse moment still). The first joint
+// measurement moves the session, with no Interval tick in between.
+func TestSetDirectComparesSamplesTakenTogether(t *testing.T) {
+	relay := &fakePath{kind: transport.PathRelayed, rtt: 45 * ms}
+	direct := &fakePath{kind: transport.PathDirect, rtt: 30 * ms}
+	moved := make(chan transport.PathKind, 4)
+	s, err := New(Config{
+		SetPath:  func(p Path) error { moved <- p.Kind(); return nil },
+		Relay:    Candidate{Path: relay, Ping: relay.ping, RTT: 10 * ms},
+		Interval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	if err := s.SetDirect(Candidate{Path: direct, Ping: direct.ping, RTT: 60 * ms}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Current() != transport.PathRelayed {
+		t.Fatal("moved at once to a path the samples so far call clearly slower")
+	}
+	select {
+	case k := <-moved:
+		if k != transport.PathDirect {
+			t.Fatalf("moved to %v", k)
+		}
+	case <-time.After(5 * time.Second):
+		d, r := s.Samples()
+		t.Fatalf("still on the relay: direct %+v, relay %+v", d, r)
+	}
+	d, r := s.Samples()
+	if r.N != 1 || r.MinRTT != 45*ms || d.MinRTT != 30*ms {
+		t.Fatalf("direct %+v, relay %+v: want one joint sample each", d, r)
+	}
+}
