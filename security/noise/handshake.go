@@ -549,13 +549,28 @@ func (h *handshake) onResponse(m *Response, from netip.AddrPort, via Path) {
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
-	hello, err := ParseHello(payload)
-	if err != nil {
-		h.mu.Unlock()
-		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+	hello, ok := h.responderHelloLocked(payload)
+	if !ok {
 		return
 	}
 	h.continueXXLocked(m, &hello)
+}
+
+// responderHelloLocked parses the hello in message 2. When it is
+// malformed the handshake fails: the message authenticated, so it is the
+// responder's own, and no better one will follow. The keys it made are
+// wiped, and h.mu is released.
+func (h *handshake) responderHelloLocked(payload []byte, keys ...*aeadCipher) (Hello, bool) {
+	hello, err := ParseHello(payload)
+	if err != nil {
+		for _, k := range keys {
+			k.wipe()
+		}
+		h.mu.Unlock()
+		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+		return Hello{}, false
+	}
+	return hello, true
 }
 
 // onIKResponseLocked reads IK message 2. A message that does not
@@ -570,12 +585,8 @@ func (h *handshake) onIKResponseLocked(m *Response) {
 	}
 	h.eph.wipe()
 	h.eph = nil
-	hello, err := ParseHello(payload)
-	if err != nil {
-		c1.wipe()
-		c2.wipe()
-		h.mu.Unlock()
-		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+	hello, ok := h.responderHelloLocked(payload, c1, c2)
+	if !ok {
 		return
 	}
 	h.completeIKLocked(m, &hello, c1, c2)
@@ -592,12 +603,8 @@ func (h *handshake) onResumeResponseLocked(m *Response) {
 		t.stats.droppedHandshake.Add(1)
 		return
 	}
-	hello, err := ParseHello(payload)
-	if err != nil {
-		c1.wipe()
-		c2.wipe()
-		h.mu.Unlock()
-		h.fail(fmt.Errorf("noise: responder's hello: %w", err))
+	hello, ok := h.responderHelloLocked(payload, c1, c2)
+	if !ok {
 		return
 	}
 	tk := h.ticket
